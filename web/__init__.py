@@ -1,0 +1,74 @@
+"""DealDesk: deals with a persistent working-deal context."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from web.config import build_config
+
+__all__ = ["create_app"]
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from the environment, with ``config`` overriding it (tests pass one)."""
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.from_mapping(build_config(config))
+    register_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_request_hooks(app)
+    register_error_handlers(app)
+    register_cli(app)
+    return app
+
+
+def register_logging(app: Flask) -> None:
+    from web.logging_setup import configure_logging
+
+    configure_logging(app)
+
+
+def register_extensions(app: Flask) -> None:
+    from web.extensions import csrf, db, login_manager, migrate, server_sessions
+    from web.http import register_converters
+    from web.login import configure_login
+
+    register_converters(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+    server_sessions.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    configure_login(login_manager)
+
+
+def register_blueprints(app: Flask) -> None:
+    from web import auth, deals, pages
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(deals.bp)
+    app.register_blueprint(pages.bp)
+
+
+def register_request_hooks(app: Flask) -> None:
+    from web.deal_context import register_deal_context
+
+    register_deal_context(app)
+
+
+def register_error_handlers(app: Flask) -> None:
+    from web.errors import register_error_handlers as register
+
+    register(app)
+
+
+def register_cli(app: Flask) -> None:
+    from web.cli import register_commands
+
+    register_commands(app)

@@ -1,0 +1,53 @@
+"""Sign-in, sign-out and "who am I" for the JSON API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response
+from flask_login import login_required
+from flask_wtf.csrf import generate_csrf
+
+from web.deal_context import end_user_session, restore_into_session, session_context, start_user_session
+from web.errors import APIError
+from web.extensions import db
+from web.http import client_info, signed_in_user
+from web.schemas import LoginIn, deal_json, parse_body, user_json
+from web.services import auth
+from web.services.context import current_deal
+
+bp = Blueprint("auth_api", __name__, url_prefix="/api")
+
+
+def me_payload() -> dict[str, Any]:
+    user = signed_in_user()
+    deal = current_deal(db.session, user_id=user.id, context=session_context())
+    return {"user": user_json(user), "current_deal": deal_json(deal) if deal else None}
+
+
+@bp.get("/csrf")
+def csrf_token() -> dict[str, str]:
+    return {"csrf_token": generate_csrf()}
+
+
+@bp.post("/auth/login")
+def login() -> dict[str, Any]:
+    body = parse_body(LoginIn)
+    user = auth.authenticate(db.session, email=body.email, password=body.password, client=client_info())
+    if user is None:
+        raise APIError(401, "invalid_credentials", "The email or password is incorrect.")
+    start_user_session(user)
+    restore_into_session(user.id)
+    return me_payload()
+
+
+@bp.post("/auth/logout")
+def logout() -> Response:
+    end_user_session()
+    return Response(status=204)
+
+
+@bp.get("/me")
+@login_required
+def me() -> dict[str, Any]:
+    return me_payload()

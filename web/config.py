@@ -1,0 +1,122 @@
+"""Configuration: defaults per environment, read from the process environment once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+DEFAULT_SQLITE_URL = f"sqlite:///{INSTANCE_DIR / 'dealdesk.db'}"
+ENVIRONMENTS = ("development", "test", "production")
+SESSION_BACKENDS = ("sqlalchemy", "redis")
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot work; raised at start-up, never at request time."""
+
+
+def normalize_database_url(url: str) -> str:
+    """Name the psycopg2 driver explicitly.
+
+    SQLAlchemy 2.1 maps a bare ``postgresql://`` URL to psycopg 3, which is not
+    installed; operators write the ordinary form, so accept it.
+    """
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    return url
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _positive_number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def config_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Build the Flask config from environment variables (documented in README.md)."""
+    env = os.environ if env is None else env
+    app_env = env.get("APP_ENV", "development")
+    if app_env not in ENVIRONMENTS:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, got {app_env!r}")
+    backend = env.get("SESSION_BACKEND", "sqlalchemy")
+    if backend not in SESSION_BACKENDS:
+        raise ConfigError(f"SESSION_BACKEND must be one of {', '.join(SESSION_BACKENDS)}, got {backend!r}")
+    lifetime_hours = _positive_number(env, "SESSION_LIFETIME_HOURS", 24)
+    return {
+        "APP_ENV": app_env,
+        "SECRET_KEY": env.get("SECRET_KEY") or None,
+        "SQLALCHEMY_DATABASE_URI": normalize_database_url(env.get("DATABASE_URL") or DEFAULT_SQLITE_URL),
+        "SESSION_BACKEND": backend,
+        "REDIS_URL": env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "REDIS_SOCKET_TIMEOUT": _positive_number(env, "REDIS_SOCKET_TIMEOUT", 0.5),
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=lifetime_hours),
+        "SESSION_TOUCH_INTERVAL_SECONDS": _positive_number(env, "SESSION_TOUCH_INTERVAL_SECONDS", 300),
+        "SESSION_COOKIE_SECURE": _flag(env.get("SESSION_COOKIE_SECURE"), app_env == "production"),
+    }
+
+
+BASE_CONFIG: dict[str, Any] = {
+    "SESSION_COOKIE_NAME": "dealdesk_session",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_PERMANENT": True,
+    "SESSION_KEY_PREFIX": "dealdesk:session:",
+    "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "WTF_CSRF_HEADERS": ["X-CSRFToken"],
+    # The token lives as long as the server-side session it is bound to.
+    "WTF_CSRF_TIME_LIMIT": None,
+}
+
+DEVELOPMENT_SECRET_KEY = "dev-only-insecure-secret-key"
+
+
+def build_config(overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Merge defaults, the environment and explicit overrides, then check the result."""
+    config = {**BASE_CONFIG, **config_from_env(env), **(overrides or {})}
+    if not config.get("SECRET_KEY"):
+        if config["APP_ENV"] == "production":
+            raise ConfigError("SECRET_KEY must be set when APP_ENV=production (a long random string).")
+        config["SECRET_KEY"] = DEVELOPMENT_SECRET_KEY
+    config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(config["SQLALCHEMY_DATABASE_URI"])
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        **engine_options(config["SQLALCHEMY_DATABASE_URI"]),
+        **config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+    }
+    return config
+
+
+def engine_options(url: str) -> dict[str, Any]:
+    """Engine options per dialect: pooled and pre-pinged for PostgreSQL, shared for in-memory SQLite."""
+    if url.startswith("sqlite"):
+        from sqlalchemy.pool import StaticPool
+
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            return {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+        # Writers wait for each other instead of failing at once with "database is locked".
+        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    return {
+        "pool_pre_ping": True,
+        "pool_recycle": 1800,
+        "pool_size": 10,
+        "max_overflow": 10,
+        "pool_timeout": 5,
+        "connect_args": {"connect_timeout": 3},
+    }

@@ -1,0 +1,70 @@
+"""The deal context on the HTTP side: sessions in and out, and the auto-restore hook."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, current_app, request, session
+from flask_login import current_user, login_user, logout_user
+
+from web.extensions import db
+from web.http import client_info
+from web.models import User
+from web.services.context import DealContext, RestoreResult, restore_context
+from web.services.identity import session_values, user_from_session
+from web.sessions import DEAL_CONTEXT_KEY
+
+log = logging.getLogger(__name__)
+
+# Endpoints that never need a deal context (and must not touch the session at all).
+CONTEXT_FREE_ENDPOINTS = frozenset({"static", "auth_api.csrf_token", "auth_api.login", "auth_api.logout"})
+
+
+def session_context() -> DealContext | None:
+    return DealContext.from_session(session.get(DEAL_CONTEXT_KEY))
+
+
+def store_context(context: DealContext) -> None:
+    session[DEAL_CONTEXT_KEY] = context.to_session()
+
+
+def start_user_session(user: User) -> None:
+    """Sign in with a fresh session id (no fixation), holding only plain values."""
+    current_app.session_interface.regenerate(session)  # type: ignore[attr-defined]
+    for key in list(session.keys()):
+        if key not in ("_permanent", "csrf_token"):
+            del session[key]
+    session.update(session_values(user))
+    session_user = user_from_session(str(user.id), session)
+    assert session_user is not None
+    login_user(session_user)
+
+
+def end_user_session() -> None:
+    """Sign out: Flask-Login's keys go, and the server-side session is destroyed."""
+    logout_user()
+    current_app.session_interface.destroy(session)  # type: ignore[attr-defined]
+
+
+def restore_into_session(user_id: int) -> tuple[RestoreResult, DealContext]:
+    result, context = restore_context(db.session, user_id=user_id, client=client_info())
+    store_context(context)
+    log.info("deal context restore for user %s: %s", user_id, result.value)
+    return result, context
+
+
+def restore_deal_context() -> None:
+    """``before_request``: give a cold signed-in session its deal context back.
+
+    A warm session (it holds a context, or was already checked) returns here with
+    no query; only a cold one runs the single restore statement.
+    """
+    if request.endpoint in CONTEXT_FREE_ENDPOINTS or request.endpoint is None:
+        return
+    if DEAL_CONTEXT_KEY in session or not current_user.is_authenticated:
+        return
+    restore_into_session(int(current_user.id))
+
+
+def register_deal_context(app: Flask) -> None:
+    app.before_request(restore_deal_context)

@@ -1,0 +1,3 @@
+from web.deals.views import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,130 @@
+"""The deals JSON API: list, create, read, change, delete, select, members."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response
+from flask_login import login_required
+
+from web.deal_context import session_context, store_context
+from web.errors import APIError
+from web.extensions import db
+from web.http import client_info, signed_in_user
+from web.permissions import require_visible_deal
+from web.schemas import DealCreateIn, DealUpdateIn, MemberIn, PageIn, deal_json, member_json, parse_body, parse_query
+from web.services import context as context_service
+from web.services import deals as deal_service
+
+bp = Blueprint("deals_api", __name__, url_prefix="/api/deals")
+
+
+@bp.before_request
+@login_required
+def require_sign_in() -> None:
+    """Every deal route needs a signed-in user."""
+
+
+@bp.get("")
+def list_deals() -> dict[str, Any]:
+    page = parse_query(PageIn)
+    deals, total = deal_service.list_visible_deals(
+        db.session, user_id=signed_in_user().id, limit=page.limit, offset=page.offset
+    )
+    return {"deals": [deal_json(deal) for deal in deals], "total": total}
+
+
+@bp.post("")
+def create_deal() -> tuple[dict[str, Any], int]:
+    body = parse_body(DealCreateIn)
+    user = signed_in_user()
+    deal = deal_service.create_deal(
+        db.session,
+        user_id=user.id,
+        organization_id=user.organization_id,
+        name=body.name,
+        stage=body.stage,
+        value=body.value,
+        client=client_info(),
+    )
+    return deal_json(deal), 201
+
+
+@bp.get("/<id:deal_id>")
+def get_deal(deal_id: int) -> dict[str, Any]:
+    return deal_json(require_visible_deal(db.session, deal_id, signed_in_user().id))
+
+
+@bp.patch("/<id:deal_id>")
+def update_deal(deal_id: int) -> dict[str, Any]:
+    changes = parse_body(DealUpdateIn).model_dump(exclude_unset=True)
+    nulls = {field: "May not be null." for field, value in changes.items() if value is None}
+    if nulls:
+        raise APIError(422, "validation_error", "The request has invalid fields.", fields=nulls)
+    deal = deal_service.update_deal(
+        db.session, user_id=signed_in_user().id, deal_id=deal_id, changes=changes, client=client_info()
+    )
+    return deal_json(deal)
+
+
+@bp.delete("/<id:deal_id>")
+def delete_deal(deal_id: int) -> Response:
+    user = signed_in_user()
+    cleared = deal_service.delete_deal(db.session, user_id=user.id, deal_id=deal_id, client=client_info())
+    if user.id in cleared:
+        store_context(context_service.DealContext(None, cleared[user.id]))
+    return Response(status=204)
+
+
+@bp.post("/<id:deal_id>/select")
+def select_deal(deal_id: int) -> dict[str, Any]:
+    user = signed_in_user()
+    deal, context = context_service.select_deal(
+        db.session, user_id=user.id, organization_id=user.organization_id, deal_id=deal_id, client=client_info()
+    )
+    store_context(context)
+    return {"current_deal": deal_json(deal)}
+
+
+@bp.get("/current")
+def get_current_deal() -> dict[str, Any]:
+    deal = context_service.current_deal(db.session, user_id=signed_in_user().id, context=session_context())
+    return {"current_deal": deal_json(deal) if deal else None}
+
+
+@bp.delete("/current")
+def clear_current_deal() -> dict[str, Any]:
+    user = signed_in_user()
+    context = context_service.clear_deal(
+        db.session, user_id=user.id, organization_id=user.organization_id, client=client_info()
+    )
+    store_context(context)
+    return {"current_deal": None}
+
+
+@bp.get("/<id:deal_id>/members")
+def list_members(deal_id: int) -> dict[str, Any]:
+    members = deal_service.list_members(db.session, user_id=signed_in_user().id, deal_id=deal_id)
+    return {"members": [member_json(member, email) for member, email in members]}
+
+
+@bp.post("/<id:deal_id>/members")
+def add_member(deal_id: int) -> tuple[dict[str, Any], int]:
+    body = parse_body(MemberIn)
+    member, email, created = deal_service.add_member(
+        db.session,
+        user_id=signed_in_user().id,
+        deal_id=deal_id,
+        member_user_id=body.user_id,
+        role=body.role,
+        client=client_info(),
+    )
+    return member_json(member, email), 201 if created else 200
+
+
+@bp.delete("/<id:deal_id>/members/<id:user_id>")
+def remove_member(deal_id: int, user_id: int) -> Response:
+    deal_service.remove_member(
+        db.session, user_id=signed_in_user().id, deal_id=deal_id, member_user_id=user_id, client=client_info()
+    )
+    return Response(status=204)

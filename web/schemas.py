@@ -1,0 +1,108 @@
+"""Request validation and response shapes for the JSON API (pydantic)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, TypeVar
+
+from flask import request
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from web.errors import APIError
+from web.models import Deal, DealMember, MemberRole, Stage
+from web.services.identity import SessionUser
+
+M = TypeVar("M", bound=BaseModel)
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2, allow_inf_nan=False)]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=10_000)
+
+
+class LoginIn(StrictModel):
+    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=254)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class DealCreateIn(StrictModel):
+    name: Name
+    stage: Stage = Stage.SOURCING
+    value: Money = Decimal("0")
+
+
+class DealUpdateIn(StrictModel):
+    name: Name | None = None
+    stage: Stage | None = None
+    value: Money | None = None
+
+
+class MemberIn(StrictModel):
+    user_id: Annotated[int, Field(ge=1, le=2**31 - 1, strict=True)]
+    role: MemberRole = MemberRole.VIEWER
+
+
+class PageIn(StrictModel):
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    offset: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+
+
+def _field_errors(exc: ValidationError) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for err in exc.errors():
+        name = ".".join(str(part) for part in err["loc"]) or "body"
+        fields.setdefault(name, err["msg"])
+    return fields
+
+
+def parse_body(model: type[M]) -> M:
+    """The JSON body validated by ``model``: 400 when it is not a JSON object, 422 when a field is wrong."""
+    payload = request.get_json(silent=True)
+    if payload is None:
+        raise APIError(400, "bad_request", "The request body must be valid JSON.")
+    if not isinstance(payload, dict):
+        raise APIError(400, "bad_request", "The request body must be a JSON object.")
+    return validate(model, payload)
+
+
+def parse_query(model: type[M]) -> M:
+    return validate(model, request.args.to_dict())
+
+
+def validate(model: type[M], data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise APIError(422, "validation_error", "The request has invalid fields.", fields=_field_errors(exc)) from exc
+
+
+def iso(value: Any) -> str:
+    return value.isoformat()
+
+
+def deal_json(deal: Deal) -> dict[str, Any]:
+    return {
+        "id": deal.id,
+        "name": deal.name,
+        "stage": deal.stage.value,
+        "value": f"{deal.value:.2f}",
+        "owner_id": deal.owner_id,
+        "organization_id": deal.organization_id,
+        "created_at": iso(deal.created_at),
+        "updated_at": iso(deal.updated_at),
+    }
+
+
+def user_json(user: SessionUser) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "role": user.role,
+        "organization": {"id": user.organization_id, "name": user.organization_name},
+    }
+
+
+def member_json(member: DealMember, email: str) -> dict[str, Any]:
+    return {"user_id": member.user_id, "email": email, "role": member.role.value, "created_at": iso(member.created_at)}

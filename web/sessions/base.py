@@ -1,0 +1,315 @@
+"""Server-side sessions that never lose an update.
+
+Extends Flask-Session's ``ServerSideSessionInterface``: cookies, session ids and the
+session class are Flask-Session's; what changes is how a session is saved.
+
+* A request that changed nothing never rewrites the stored session. It only
+  extends the expiry, and at most once per ``SESSION_TOUCH_INTERVAL_SECONDS``.
+* A request that changed something writes only the keys it changed, merged into
+  the latest stored copy atomically (each backend's ``merge_into_store``), so a
+  slower concurrent request cannot write back its stale copy.
+* A destroyed session (sign-out, revocation) is never brought back by a request
+  that saves after it.
+* The deal context carries a version taken from ``users.deal_context_version``;
+  a merge never replaces a newer context with an older one.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from abc import abstractmethod
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+from flask import Flask, Request, Response, jsonify, request
+from flask_session.base import Serializer, ServerSideSession, ServerSideSessionInterface
+
+log = logging.getLogger(__name__)
+
+DEAL_CONTEXT_KEY = "deal_ctx"
+SID_BYTES = 32
+MAX_SID_LENGTH = 128
+MERGE_ATTEMPTS = 50
+
+
+class SessionStoreError(RuntimeError):
+    """The session store failed or could not be reached."""
+
+
+class MsgpackSerializer(Serializer):
+    """Flask-Session's msgspec encoding without its pickle fallback: stored data is never unpickled."""
+
+    def __init__(self) -> None:
+        self.encoder = msgspec.msgpack.Encoder()
+        self.decoder = msgspec.msgpack.Decoder()
+
+    def encode(self, session: ServerSideSession | dict[str, Any]) -> bytes:
+        return self.encoder.encode(dict(session))
+
+    def decode(self, serialized_data: bytes) -> dict[str, Any]:
+        data = self.decoder.decode(serialized_data)
+        if not isinstance(data, dict):
+            raise msgspec.DecodeError("stored session is not a mapping")
+        return data
+
+
+class DealDeskSession(ServerSideSession):
+    """A server-side session that remembers what it held when it was loaded."""
+
+    def __init__(
+        self,
+        initial: dict[str, Any] | None = None,
+        sid: str | None = None,
+        permanent: bool | None = None,
+        *,
+        original: dict[str, Any] | None = None,
+        stored_ttl: float | None = None,
+    ) -> None:
+        super().__init__(initial, sid, permanent)
+        # None means "not in the store yet": everything in it is new.
+        self.original = original
+        self.stored_ttl = stored_ttl
+        self.destroyed = False
+        self.store_unavailable = False
+
+    @property
+    def is_new(self) -> bool:
+        return self.original is None
+
+    def changes(self) -> tuple[dict[str, Any], set[str]]:
+        """The keys this request set (new or different values) and the keys it removed."""
+        original = self.original or {}
+        current = dict(self)
+        updated = {key: value for key, value in current.items() if key not in original or original[key] != value}
+        removed = set(original) - set(current)
+        return updated, removed
+
+
+def is_older_context(candidate: Any, existing: Any) -> bool:
+    """True when ``candidate`` is a deal context older than the one already stored."""
+    if not isinstance(candidate, dict) or not isinstance(existing, dict):
+        return False
+    return int(candidate.get("version", 0)) < int(existing.get("version", 0))
+
+
+def merge_changes(stored: dict[str, Any], updated: dict[str, Any], removed: set[str]) -> dict[str, Any]:
+    """Apply one request's changes to the latest stored session."""
+    merged = dict(stored)
+    for key in removed:
+        merged.pop(key, None)
+    for key, value in updated.items():
+        if key == DEAL_CONTEXT_KEY and is_older_context(value, merged.get(key)):
+            continue
+        merged[key] = value
+    return merged
+
+
+def _valid_sid(sid: str) -> bool:
+    return 0 < len(sid) <= MAX_SID_LENGTH and all(c.isalnum() or c in "-_" for c in sid)
+
+
+class MergingSessionInterface(ServerSideSessionInterface):
+    """The save and load policy; subclasses implement the store operations."""
+
+    session_class = DealDeskSession
+    ttl = True  # expiry is handled by the store or the cleanup job, not per request
+
+    def __init__(self, app: Flask, *, key_prefix: str, touch_interval: float) -> None:
+        super().__init__(app, key_prefix=key_prefix, permanent=True, sid_length=SID_BYTES)
+        self.serializer = MsgpackSerializer()
+        self.touch_interval = touch_interval
+        self.lifetime: timedelta = app.permanent_session_lifetime
+
+    # Store operations -----------------------------------------------------
+
+    @abstractmethod
+    def load_from_store(self, store_id: str) -> tuple[bytes, float] | None:
+        """The serialized session and its remaining lifetime in seconds, or None."""
+
+    @abstractmethod
+    def insert_into_store(self, store_id: str, data: bytes) -> None:
+        """Store a new session with the full lifetime."""
+
+    @abstractmethod
+    def merge_into_store(self, store_id: str, updated: dict[str, Any], removed: set[str]) -> bool:
+        """Atomically merge changes into the stored session; False when it no longer exists."""
+
+    @abstractmethod
+    def touch_in_store(self, store_id: str) -> None:
+        """Extend the stored session's expiry to the full lifetime, if it still exists."""
+
+    @abstractmethod
+    def delete_from_store(self, store_id: str) -> None:
+        """Remove a session."""
+
+    @abstractmethod
+    def store_errors(self) -> tuple[type[BaseException], ...]:
+        """Exceptions that mean the store is down rather than the code is wrong."""
+
+    # Flask-Session's abstract hooks, answered with the operations above.
+    def _retrieve_session_data(self, store_id: str) -> dict[str, Any] | None:
+        loaded = self.load_from_store(store_id)
+        return None if loaded is None else self.serializer.decode(loaded[0])
+
+    def _delete_session(self, store_id: str) -> None:
+        self.delete_from_store(store_id)
+
+    def _upsert_session(self, session_lifetime: timedelta, session: ServerSideSession, store_id: str) -> None:
+        self.insert_into_store(store_id, self.serializer.encode(session))
+
+    # Session life cycle ---------------------------------------------------
+
+    def new_session(self) -> DealDeskSession:
+        return self.session_class(sid=self._generate_sid(self.sid_length), permanent=True)
+
+    def open_session(self, app: Flask, request: Request) -> DealDeskSession:
+        sid = request.cookies.get(self.get_cookie_name(app))
+        if not sid or not _valid_sid(sid):
+            return self.new_session()
+        try:
+            loaded = self.load_from_store(self._get_store_id(sid))
+        except self.store_errors() as exc:
+            report_store_failure("load", exc)
+            session = self.new_session()
+            session.store_unavailable = True
+            return session
+        if loaded is None:
+            return self.new_session()
+        raw, remaining = loaded
+        try:
+            data, original = self.serializer.decode(raw), self.serializer.decode(raw)
+        except msgspec.DecodeError:
+            log.warning("discarding a stored session that does not decode")
+            return self.new_session()
+        report_store_recovered()
+        return self.session_class(data, sid=sid, original=original, stored_ttl=remaining)
+
+    def regenerate(self, session: DealDeskSession) -> None:  # type: ignore[override]
+        """Give the session a new id (at sign-in), keeping its data; the old id stops working."""
+        if not session.is_new:
+            self.delete_from_store(self._get_store_id(session.sid))
+        session.sid = self._generate_sid(self.sid_length)
+        session.original = None
+        session.modified = True
+
+    def destroy(self, session: DealDeskSession) -> None:
+        """Delete the session from the store now; the response clears the cookie."""
+        if not session.is_new:
+            self.delete_from_store(self._get_store_id(session.sid))
+        session.clear()
+        session.destroyed = True
+
+    def touch_due(self, session: DealDeskSession) -> bool:
+        if session.stored_ttl is None:
+            return False
+        return self.lifetime.total_seconds() - session.stored_ttl >= self.touch_interval
+
+    def save_session(self, app: Flask, session: DealDeskSession, response: Response) -> None:  # type: ignore[override]
+        if session.store_unavailable:
+            return
+        if session.accessed:
+            response.vary.add("Cookie")
+        try:
+            self._persist(app, session, response)
+        except (*self.store_errors(), SessionStoreError) as exc:
+            report_store_failure("save", exc)
+            replace_with_unavailable(response)
+
+    def _persist(self, app: Flask, session: DealDeskSession, response: Response) -> None:
+        store_id = self._get_store_id(session.sid)
+        if session.destroyed:
+            self._delete_cookie(app, response)
+            return
+        updated, removed = session.changes()
+        if session.is_new:
+            if session:  # more than the "_permanent" marker
+                self.insert_into_store(store_id, self.serializer.encode(session))
+                self._set_cookie(app, session, response)
+            return
+        if updated or removed:
+            if self.merge_into_store(store_id, updated, removed):
+                self._set_cookie(app, session, response)
+            else:
+                # Destroyed by another request (sign-out, revocation) while this one ran.
+                self._delete_cookie(app, response)
+            return
+        if self.touch_due(session):
+            self.touch_in_store(store_id)
+            self._set_cookie(app, session, response)
+
+    def _set_cookie(self, app: Flask, session: DealDeskSession, response: Response) -> None:
+        response.set_cookie(
+            key=self.get_cookie_name(app),
+            value=session.sid,
+            expires=self.get_expiration_time(app, session),
+            httponly=self.get_cookie_httponly(app),
+            domain=self.get_cookie_domain(app),
+            path=self.get_cookie_path(app),
+            secure=self.get_cookie_secure(app),
+            samesite=self.get_cookie_samesite(app),
+        )
+        response.vary.add("Cookie")
+
+    def _delete_cookie(self, app: Flask, response: Response) -> None:
+        response.delete_cookie(
+            key=self.get_cookie_name(app),
+            domain=self.get_cookie_domain(app),
+            path=self.get_cookie_path(app),
+            secure=self.get_cookie_secure(app),
+            httponly=self.get_cookie_httponly(app),
+            samesite=self.get_cookie_samesite(app),
+        )
+        response.vary.add("Cookie")
+
+    def retry_pause(self, attempt: int) -> None:
+        """A short, jittered pause between merge attempts, so racing writers interleave."""
+        time.sleep(min(0.001 * (2**attempt), 0.05) * secrets.randbelow(1000) / 1000)
+
+
+_store_down_since: float | None = None
+
+
+def report_store_failure(operation: str, exc: BaseException) -> None:
+    """Log once per incident, not once per request, with the cause."""
+    global _store_down_since
+    if _store_down_since is None:
+        _store_down_since = time.monotonic()
+        log.error("session store unavailable during %s: %s: %s", operation, type(exc).__name__, exc)
+
+
+def report_store_recovered() -> None:
+    global _store_down_since
+    if _store_down_since is not None:
+        log.warning("session store available again after %.1f s", time.monotonic() - _store_down_since)
+        _store_down_since = None
+
+
+def session_store_unavailable_response() -> Response:
+    if request.path.startswith("/api/"):
+        response = jsonify(
+            error={
+                "code": "session_store_unavailable",
+                "message": "The session store is unavailable; try again shortly.",
+            }
+        )
+    else:
+        response = Response(
+            "Service temporarily unavailable: the session store cannot be reached.", mimetype="text/plain"
+        )
+    response.status_code = 503
+    response.headers["Retry-After"] = "5"
+    return response
+
+
+def replace_with_unavailable(response: Response) -> None:
+    """Turn an already-built response into the 503 the client must see when the save failed."""
+    replacement = session_store_unavailable_response()
+    response.status_code = 503
+    response.set_data(replacement.get_data())
+    response.mimetype = replacement.mimetype
+    response.headers["Retry-After"] = "5"
+    for header in ("Set-Cookie", "Location"):
+        response.headers.pop(header, None)
