@@ -35,12 +35,14 @@ def register_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
+    from web.db import configure_engine
     from web.extensions import csrf, db, login_manager, migrate, server_sessions
     from web.http import register_converters
     from web.login import configure_login
 
     register_converters(app)
     db.init_app(app)
+    configure_engine(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     server_sessions.init_app(app)
     csrf.init_app(app)

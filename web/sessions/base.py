@@ -118,7 +118,8 @@ class MergingSessionInterface(ServerSideSessionInterface):
     ttl = True  # expiry is handled by the store or the cleanup job, not per request
 
     def __init__(self, app: Flask, *, key_prefix: str, touch_interval: float) -> None:
-        super().__init__(app, key_prefix=key_prefix, permanent=True, sid_length=SID_BYTES)
+        # Called directly: a backend subclass's own Flask-Session parent would build its own client.
+        ServerSideSessionInterface.__init__(self, app, key_prefix=key_prefix, permanent=True, sid_length=SID_BYTES)
         self.serializer = MsgpackSerializer()
         self.touch_interval = touch_interval
         self.lifetime: timedelta = app.permanent_session_lifetime

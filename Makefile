@@ -1,0 +1,37 @@
+# DealDesk: `make run` serves the app on SQLite; `make test` runs the whole suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export FLASK_APP := web
+
+.PHONY: install run test lint format clean
+
+$(BIN)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	mkdir -p instance
+	$(BIN)/flask db upgrade
+	$(BIN)/flask seed-demo
+	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile - wsgi:app
+
+test: install
+	$(BIN)/python -m pytest -n auto -q
+
+lint: install
+	$(BIN)/ruff check web tests migrations wsgi.py
+	$(BIN)/ruff format --check web tests migrations/env.py wsgi.py
+
+format: install
+	$(BIN)/ruff check --fix web tests migrations wsgi.py
+	$(BIN)/ruff format web tests migrations/env.py wsgi.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,45 @@
+"""Database sessions outside requests, and per-dialect connection settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session
+
+from web.extensions import db
+
+
+@contextmanager
+def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """A unit of work for code outside requests (CLI, jobs): commit, or roll back on error; always close."""
+    session = Session(engine or db.engine, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # SQLite ignores foreign keys (and so ON DELETE SET NULL) unless asked per connection.
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # Readers do not block the writer: several gunicorn threads share one file.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def configure_engine(app: Flask) -> None:
+    with app.app_context():
+        engine = db.engine
+        if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            event.listen(engine, "connect", _sqlite_pragmas)
+        elif engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", lambda conn, _rec: conn.execute("PRAGMA foreign_keys=ON"))
