@@ -314,8 +314,8 @@ def count_queries(app: Flask) -> Callable[[], Any]:
 
         def record(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
             options = context.execution_options if context is not None else {}
-            target = log.store_statements if options.get("dealdesk_component") == "session_store" else log.app_statements
-            target.append(statement)
+            from_store = options.get("dealdesk_component") == "session_store"
+            (log.store_statements if from_store else log.app_statements).append(statement)
 
         with app.app_context():
             engine = db.engine
