@@ -4,6 +4,9 @@ from web.models.accounts import Organization, Role, User
 from web.models.audit import AuditEvent
 from web.models.base import Base, utcnow
 from web.models.deals import Deal, DealMember, MemberRole, Stage
+from web.models.jobs import JobLock, JobRun
+from web.models.notes import DealNote
+from web.models.session_index import UserSession
 from web.models.session_store import SessionRecord
 
 __all__ = [
@@ -11,11 +14,15 @@ __all__ = [
     "Base",
     "Deal",
     "DealMember",
+    "DealNote",
+    "JobLock",
+    "JobRun",
     "MemberRole",
     "Organization",
     "Role",
     "SessionRecord",
     "Stage",
     "User",
+    "UserSession",
     "utcnow",
 ]
