@@ -19,19 +19,27 @@ ViewerId = int | ColumnElement[int]
 def _visibility(user_id: ViewerId, *, change: bool) -> ColumnElement[bool]:
     viewer = aliased(User, name="viewer")
     member_roles = [MemberRole.EDITOR] if change else [MemberRole.VIEWER, MemberRole.EDITOR]
-    is_member = exists().where(
-        DealMember.deal_id == Deal.id,
-        DealMember.user_id == viewer.id,
-        DealMember.role.in_(member_roles),
+    # Explicit correlation: nested EXISTS only auto-correlate one level up, and an
+    # uncorrelated "deals" here would mean "a member of any deal".
+    is_member = (
+        exists()
+        .where(
+            DealMember.deal_id == Deal.id,
+            DealMember.user_id == viewer.id,
+            DealMember.role.in_(member_roles),
+        )
+        .correlate_except(DealMember)
     )
     return and_(
         Deal.deleted_at.is_(None),
-        exists().where(
+        exists()
+        .where(
             viewer.id == user_id,
             viewer.is_active.is_(True),
             viewer.organization_id == Deal.organization_id,
             or_(viewer.role == Role.ADMIN, Deal.owner_id == viewer.id, is_member),
-        ),
+        )
+        .correlate_except(viewer),
     )
 
 
@@ -50,12 +58,14 @@ def managed_deals_clause(user_id: ViewerId) -> ColumnElement[bool]:
     viewer = aliased(User, name="manager")
     return and_(
         Deal.deleted_at.is_(None),
-        exists().where(
+        exists()
+        .where(
             viewer.id == user_id,
             viewer.is_active.is_(True),
             viewer.organization_id == Deal.organization_id,
             or_(viewer.role == Role.ADMIN, Deal.owner_id == viewer.id),
-        ),
+        )
+        .correlate_except(viewer),
     )
 
 
