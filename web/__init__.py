@@ -23,6 +23,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_request_hooks(app)
+    register_security(app)
     register_error_handlers(app)
     register_cli(app)
     return app
@@ -51,10 +52,11 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from web import auth, deals, pages
+    from web import auth, deals, notes, pages
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(deals.bp)
+    app.register_blueprint(notes.bp)
     app.register_blueprint(pages.bp)
 
 
@@ -62,6 +64,12 @@ def register_request_hooks(app: Flask) -> None:
     from web.deal_context import register_deal_context
 
     register_deal_context(app)
+
+
+def register_security(app: Flask) -> None:
+    from web.security import register_security as register
+
+    register(app)
 
 
 def register_error_handlers(app: Flask) -> None:

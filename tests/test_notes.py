@@ -1,0 +1,96 @@
+"""The notes API: members read a deal's notes, editors, the owner and admins write them."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import SQLITE_SQL
+from tests.helpers import audit_actions
+
+
+def test_owner_writes_and_members_read_notes(browser, demo):
+    bob = browser()
+    bob.login("bob")
+    created = bob.post(f"/api/deals/{demo['woodgrove']}/notes", json={"body": "  Data room opens Monday.  "})
+    assert created.status_code == 201, created.get_json()
+    note = created.get_json()
+    assert note["body"] == "Data room opens Monday."
+    assert note["author"] == {"id": demo["bob"], "email": "bob@acme.test"}
+
+    dave = browser()
+    dave.login("dave")  # a viewer member of Woodgrove
+    listed = dave.get(f"/api/deals/{demo['woodgrove']}/notes")
+    assert listed.status_code == 200
+    assert listed.get_json()["total"] == 1
+    assert [n["id"] for n in listed.get_json()["notes"]] == [note["id"]]
+
+
+def test_viewer_may_not_write_a_note(api, demo):
+    api.login("dave")
+    response = api.post(f"/api/deals/{demo['woodgrove']}/notes", json={"body": "hello"})
+    assert response.status_code == 403
+    assert response.get_json()["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
+def test_editor_member_and_admin_may_write(browser, demo):
+    bob = browser()
+    bob.login("bob")
+    assert (
+        bob.post(
+            f"/api/deals/{demo['woodgrove']}/members", json={"user_id": demo["dave"], "role": "editor"}
+        ).status_code
+        == 200
+    )
+    dave = browser()
+    dave.login("dave")
+    assert dave.post(f"/api/deals/{demo['woodgrove']}/notes", json={"body": "editor note"}).status_code == 201
+    alice = browser()
+    alice.login("alice")  # admin, neither owner nor member
+    assert alice.post(f"/api/deals/{demo['woodgrove']}/notes", json={"body": "admin note"}).status_code == 201
+
+
+@pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
+def test_notes_of_an_invisible_deal_are_not_found(browser, demo):
+    dave = browser()
+    dave.login("dave")
+    assert dave.get(f"/api/deals/{demo['northwind']}/notes").status_code == 404
+    assert dave.post(f"/api/deals/{demo['northwind']}/notes", json={"body": "x"}).status_code == 404
+    carol = browser()
+    carol.login("carol")  # admin of another organization
+    assert carol.get(f"/api/deals/{demo['woodgrove']}/notes").status_code == 404
+
+
+@pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
+@pytest.mark.parametrize(
+    "payload", [{"body": ""}, {"body": "   "}, {"body": "x" * 2001}, {"body": "ok", "extra": 1}, {}]
+)
+def test_invalid_note_is_rejected(api, demo, payload):
+    api.login("bob")
+    response = api.post(f"/api/deals/{demo['woodgrove']}/notes", json=payload)
+    assert response.status_code == 422
+    assert response.get_json()["error"]["code"] == "validation_error"
+
+
+@pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
+def test_notes_need_sign_in_and_csrf(browser, demo):
+    anonymous = browser()
+    assert anonymous.get(f"/api/deals/{demo['woodgrove']}/notes").status_code == 401
+    bob = browser()
+    bob.login("bob")
+    response = bob.client.post(f"/api/deals/{demo['woodgrove']}/notes", json={"body": "no token"})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "csrf_failed"
+
+
+@pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
+def test_notes_are_newest_first_and_paged(app, api, demo):
+    api.login("bob")
+    for n in range(3):
+        assert api.post(f"/api/deals/{demo['woodgrove']}/notes", json={"body": f"note {n}"}).status_code == 201
+    page = api.get(f"/api/deals/{demo['woodgrove']}/notes?limit=2").get_json()
+    assert page["total"] == 3
+    assert [n["body"] for n in page["notes"]] == ["note 2", "note 1"]
+    rest = api.get(f"/api/deals/{demo['woodgrove']}/notes?limit=2&offset=2").get_json()
+    assert [n["body"] for n in rest["notes"]] == ["note 0"]
+    assert [e.action for e in audit_actions(app, demo["bob"])].count("deal.note_add") == 3

@@ -1,0 +1,3 @@
+from web.notes.views import bp
+
+__all__ = ["bp"]

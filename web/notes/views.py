@@ -1,0 +1,56 @@
+"""The notes JSON API: ``GET`` and ``POST /api/deals/<id>/notes``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from flask import Blueprint
+from flask_login import login_required
+from pydantic import StringConstraints
+
+from web.extensions import db
+from web.http import client_info, signed_in_user
+from web.schemas import PageIn, StrictModel, iso, parse_body, parse_query
+from web.services import notes as note_service
+from web.services.notes import NOTE_MAX_LENGTH, NoteView
+
+bp = Blueprint("notes_api", __name__, url_prefix="/api/deals")
+
+
+class NoteIn(StrictModel):
+    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NOTE_MAX_LENGTH)]
+
+
+def note_json(note: NoteView) -> dict[str, Any]:
+    author = {"id": note.author_id, "email": note.author_email} if note.author_id is not None else None
+    return {
+        "id": note.id,
+        "deal_id": note.deal_id,
+        "body": note.body,
+        "author": author,
+        "created_at": iso(note.created_at),
+    }
+
+
+@bp.before_request
+@login_required
+def require_sign_in() -> None:
+    """Every notes route needs a signed-in user."""
+
+
+@bp.get("/<id:deal_id>/notes")
+def list_notes(deal_id: int) -> dict[str, Any]:
+    page = parse_query(PageIn)
+    notes, total = note_service.list_notes(
+        db.session, user_id=signed_in_user().id, deal_id=deal_id, limit=page.limit, offset=page.offset
+    )
+    return {"notes": [note_json(note) for note in notes], "total": total}
+
+
+@bp.post("/<id:deal_id>/notes")
+def add_note(deal_id: int) -> tuple[dict[str, Any], int]:
+    body = parse_body(NoteIn)
+    note = note_service.add_note(
+        db.session, user_id=signed_in_user().id, deal_id=deal_id, body=body.body, client=client_info()
+    )
+    return note_json(note), 201
