@@ -69,6 +69,31 @@ def config_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=lifetime_hours),
         "SESSION_TOUCH_INTERVAL_SECONDS": _positive_number(env, "SESSION_TOUCH_INTERVAL_SECONDS", 300),
         "SESSION_COOKIE_SECURE": _flag(env.get("SESSION_COOKIE_SECURE"), app_env == "production"),
+        **security_config_from_env(env),
+    }
+
+
+def _csv(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def security_config_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """Proxies, key rotation, audit retention and Redis Sentinel (docs/SECURITY.md, docs/DEPLOYMENT.md)."""
+    proxies = env.get("TRUSTED_PROXIES") or "0"
+    if not proxies.isdigit():
+        raise ConfigError(f"TRUSTED_PROXIES must be a whole number of proxy hops, got {proxies!r}")
+    sentinels = _csv(env.get("REDIS_SENTINELS"))
+    for address in sentinels:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"REDIS_SENTINELS must be host:port,host:port..., got {address!r}")
+    return {
+        "TRUSTED_PROXIES": int(proxies),
+        # Most recent first, as Flask's SECRET_KEY_FALLBACKS expects.
+        "SECRET_KEY_FALLBACKS": _csv(env.get("SECRET_KEY_FALLBACKS")),
+        "AUDIT_RETENTION_DAYS": _positive_number(env, "AUDIT_RETENTION_DAYS", 365),
+        "REDIS_SENTINELS": sentinels,
+        "REDIS_SENTINEL_SERVICE": env.get("REDIS_SENTINEL_SERVICE", "mymaster"),
     }
 
 
