@@ -265,6 +265,7 @@ class ApiClient:
     def login(self, email: str, password: str = DEMO_PASSWORD) -> TestResponse:
         if "@" not in email:
             email = f"{email}@{'globex' if email == 'carol' else 'acme'}.test"
+        self._csrf = None  # like a real client: a fresh token for the session it signs in with
         response = self.post("/api/auth/login", json={"email": email, "password": password})
         assert response.status_code == 200, response.get_json()
         return response

@@ -7,9 +7,12 @@ import logging
 from flask import Flask, current_app, request, session
 from flask_login import current_user, login_user, logout_user
 
+from web import metrics
+from web.errors import APIError
 from web.extensions import db
 from web.http import client_info
-from web.models import User
+from web.models import User, utcnow
+from web.services import sessions as session_index
 from web.services.context import DealContext, RestoreResult, restore_context
 from web.services.identity import session_values, user_from_session
 from web.sessions import DEAL_CONTEXT_KEY
@@ -17,7 +20,9 @@ from web.sessions import DEAL_CONTEXT_KEY
 log = logging.getLogger(__name__)
 
 # Endpoints that never need a deal context (and must not touch the session at all).
-CONTEXT_FREE_ENDPOINTS = frozenset({"static", "auth_api.csrf_token", "auth_api.login", "auth_api.logout"})
+CONTEXT_FREE_ENDPOINTS = frozenset(
+    {"static", "auth_api.login", "auth_api.logout", "health.session_health", "metrics"}
+)
 
 
 def session_context() -> DealContext | None:
@@ -29,8 +34,14 @@ def store_context(context: DealContext) -> None:
 
 
 def start_user_session(user: User) -> None:
-    """Sign in with a fresh session id (no fixation), holding only plain values."""
-    current_app.session_interface.regenerate(session)  # type: ignore[attr-defined]
+    """Sign in with a fresh session id (no fixation), holding only plain values.
+
+    The session is stored at once and then indexed (``web.services.sessions``), in
+    that order: a revocation that finds the index row always finds the session too.
+    """
+    interface = current_app.session_interface
+    previous_sid = None if session.is_new else session.sid  # type: ignore[attr-defined]
+    interface.regenerate(session)  # type: ignore[attr-defined]
     for key in list(session.keys()):
         if key not in ("_permanent", "csrf_token"):
             del session[key]
@@ -38,17 +49,35 @@ def start_user_session(user: User) -> None:
     session_user = user_from_session(str(user.id), session)
     assert session_user is not None
     login_user(session_user)
+    interface.persist_new(session)  # type: ignore[attr-defined]
+    indexed = session_index.record_sign_in(
+        db.session,
+        user_id=user.id,
+        session_id=session.sid,  # type: ignore[attr-defined]
+        client=client_info(),
+        expires_at=utcnow() + current_app.permanent_session_lifetime,
+        replaces_session_id=previous_sid,
+    )
+    if indexed is None:  # deactivated between the password check and now
+        logout_user()
+        interface.destroy(session)  # type: ignore[attr-defined]
+        raise APIError(401, "invalid_credentials", "The email or password is incorrect.")
 
 
 def end_user_session() -> None:
-    """Sign out: Flask-Login's keys go, and the server-side session is destroyed."""
+    """Sign out: Flask-Login's keys go, the server-side session is destroyed and unindexed."""
+    signed_in_sid = None if session.is_new else session.sid  # type: ignore[attr-defined]
     logout_user()
     current_app.session_interface.destroy(session)  # type: ignore[attr-defined]
+    if signed_in_sid is not None:
+        session_index.forget_session(db.session, session_id=signed_in_sid)
 
 
 def restore_into_session(user_id: int) -> tuple[RestoreResult, DealContext]:
-    result, context = restore_context(db.session, user_id=user_id, client=client_info())
-    store_context(context)
+    with metrics.timed_restore():
+        result, context = restore_context(db.session, user_id=user_id, client=client_info())
+        store_context(context)
+    metrics.AUTO_RESTORE.labels(result=result.value).inc()
     log.info("deal context restore for user %s: %s", user_id, result.value)
     return result, context
 
@@ -61,7 +90,10 @@ def restore_deal_context() -> None:
     """
     if request.endpoint in CONTEXT_FREE_ENDPOINTS or request.endpoint is None:
         return
-    if DEAL_CONTEXT_KEY in session or not current_user.is_authenticated:
+    if DEAL_CONTEXT_KEY in session:
+        metrics.AUTO_RESTORE_WARM.inc()
+        return
+    if not current_user.is_authenticated:
         return
     restore_into_session(int(current_user.id))
 
