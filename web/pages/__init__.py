@@ -1,3 +1,6 @@
-from web.pages.views import bp
+"""The browser pages: one blueprint, its routes split by subject."""
 
-__all__ = ["bp"]
+from web.pages import deals, views
+from web.pages.common import bp
+
+__all__ = ["bp", "deals", "views"]

@@ -1,0 +1,144 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright, against the app served on loopback.
+
+One browser per test module (launching is the slow part), a fresh browser
+context (cookie jar) per test, and a live server per test on the test's own
+app, so every test starts from the demo data. Playwright never downloads a
+browser here: it drives ``/usr/bin/chromium`` (``scripts/install-chromium.sh``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from tests.conftest import IN_CI, SQLITE_REDIS, SQLITE_SQL
+from web.services.demo import DEMO_PASSWORD
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements.txt)")
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DEFAULT_TIMEOUT_MS = 10_000
+
+# Session-related browser tests run on both session stores; page-only tests on one.
+SESSION_STACKS = [SQLITE_SQL, SQLITE_REDIS]
+
+Page = playwright_api.Page
+BrowserContext = playwright_api.BrowserContext
+
+
+def chromium_missing_reason() -> str | None:
+    if shutil.which(CHROMIUM) is None and not os.path.exists(CHROMIUM):
+        return f"{CHROMIUM} not found: run scripts/install-chromium.sh (make test does when CI=true)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[playwright_api.Browser]:
+    """Headless Chromium for the whole module; closed when the module is done."""
+    reason = chromium_missing_reason()
+    if reason:
+        if IN_CI:
+            pytest.fail(f"{reason} (CI=true: the browser tests must run)")
+        pytest.skip(reason)
+    manager = playwright_api.sync_playwright().start()
+    try:
+        browser = manager.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+    finally:
+        manager.stop()
+
+
+@dataclass
+class LiveServer:
+    app: Flask
+    url: str
+
+
+@pytest.fixture
+def live_server(app: Flask, demo: dict[str, int]) -> Iterator[LiveServer]:
+    """The test's app on 127.0.0.1 at a free port, in a thread; stopped in ``finally``."""
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(app=app, url=f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@dataclass
+class BrowserSession:
+    """A browser context (its own cookies) with a helper to sign in, and what its console said."""
+
+    context: BrowserContext
+    base_url: str
+    csp_violations: list[str] = field(default_factory=list)
+
+    def new_page(self) -> Page:
+        return self.context.new_page()
+
+    def sign_in(self, page: Page, who: str, *, next_path: str = "") -> None:
+        email = who if "@" in who else f"{who}@{'globex' if who == 'carol' else 'acme'}.test"
+        page.goto(f"{self.base_url}/login{next_path and '?next=' + next_path}")
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill(DEMO_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_load_state()
+
+
+@pytest.fixture
+def open_context(chromium: playwright_api.Browser, live_server: LiveServer) -> Iterator[Callable[..., BrowserSession]]:
+    """``open_context()`` is a new browser profile; all are closed after the test.
+
+    The app sends a strict Content-Security-Policy (web/security.py); any violation
+    Chromium reports on the console fails the test.
+    """
+    opened: list[BrowserSession] = []
+
+    def open_one(**options: object) -> BrowserSession:
+        context = chromium.new_context(base_url=live_server.url, **options)  # type: ignore[arg-type]
+        context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+        session = BrowserSession(context=context, base_url=live_server.url)
+
+        def watch(message: playwright_api.ConsoleMessage) -> None:
+            if re.search(r"Content Security Policy|Refused to", message.text):
+                session.csp_violations.append(message.text)
+
+        context.on("console", watch)
+        opened.append(session)
+        return session
+
+    try:
+        yield open_one
+    finally:
+        for session in opened:
+            session.context.close()
+    violations = [text for session in opened for text in session.csp_violations]
+    assert not violations, f"Content Security Policy violations: {violations}"
+
+
+@pytest.fixture
+def user_context(open_context: Callable[..., BrowserSession]) -> BrowserSession:
+    return open_context()
