@@ -23,6 +23,8 @@ run: install
 	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile - wsgi:app
 
 test: install
+	@# The browser tests drive Debian's Chromium: CI installs it, a run by hand without it skips them.
+	if [ "$${CI:-}" = "true" ] && ! command -v chromium >/dev/null 2>&1; then bash scripts/install-chromium.sh; fi
 	$(BIN)/python -m pytest -n auto -q
 
 lint: install
