@@ -58,6 +58,13 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(deals.bp)
     app.register_blueprint(notes.bp)
     app.register_blueprint(pages.bp)
+    register_audit(app)
+
+
+def register_audit(app: Flask) -> None:
+    from web import audit
+
+    app.register_blueprint(audit.bp)
 
 
 def register_request_hooks(app: Flask) -> None:

@@ -1,0 +1,55 @@
+"""Request and response models of the audit trail API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from web.models import AuditEvent
+from web.schemas import StrictModel
+from web.services.audit_log import CURSOR_PATTERN
+
+PositiveId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+class AuditQueryIn(StrictModel):
+    """Filters and the page position; ``before`` is the ``next_before`` of the previous page."""
+
+    user_id: PositiveId | None = None
+    deal_id: PositiveId | None = None
+    action: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    before: Annotated[str, StringConstraints(pattern=CURSOR_PATTERN)] | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+
+
+class AuditEventOut(BaseModel):
+    id: int
+    created_at: datetime
+    action: str
+    user_id: int | None
+    user_email: str | None
+    deal_id: int | None
+    ip: str | None
+    user_agent: str | None
+    details: dict[str, Any]
+
+
+class AuditPageOut(BaseModel):
+    events: list[AuditEventOut]
+    next_before: str | None = Field(description="Pass as `before` to get the next (older) page; null on the last.")
+
+
+def audit_event_json(event: AuditEvent, email: str | None) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "created_at": event.created_at.isoformat(),
+        "action": event.action,
+        "user_id": event.user_id,
+        "user_email": email,
+        "deal_id": event.deal_id,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "details": event.details or {},
+    }
