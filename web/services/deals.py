@@ -15,6 +15,7 @@ from web.permissions import (
     require_visible_deal,
     visible_deals_clause,
 )
+from web.services import sessions as session_index
 from web.services.audit import ClientInfo, record_event
 
 
@@ -74,11 +75,17 @@ def update_deal(
 
 
 def delete_deal(db_session: Session, *, user_id: int, deal_id: int, client: ClientInfo) -> dict[int, int]:
-    """Soft-delete the deal and clear every ``last_deal_id`` that pointed at it, in one transaction.
+    """Soft-delete the deal and clear every ``last_deal_id`` that pointed at it, in one transaction;
+    then take the deal out of every live session's context (through the session index).
 
     Returns the users whose selection was cleared, with their new context version.
     """
     deal = require_managed_deal(db_session, deal_id, user_id)
+    # Whose sessions may hold the deal: everyone who could see it until now.
+    viewers = db_session.scalars(
+        select(User.id).where(exists().where(Deal.id == deal.id, visible_deals_clause(User.id)))
+    )
+    viewer_ids = list(viewers)
     deal.deleted_at = utcnow()
     cleared = db_session.execute(
         update(User)
@@ -95,7 +102,9 @@ def delete_deal(db_session: Session, *, user_id: int, deal_id: int, client: Clie
         client=client,
     )
     db_session.commit()
-    return {row.id: row.deal_context_version for row in cleared}
+    versions = {row.id: row.deal_context_version for row in cleared}
+    session_index.remove_deal_from_sessions(db_session, deal_id=deal_id, user_ids=viewer_ids, versions=versions)
+    return versions
 
 
 def list_members(db_session: Session, *, user_id: int, deal_id: int) -> list[tuple[DealMember, str]]:
@@ -150,7 +159,8 @@ def add_member(
 
 
 def remove_member(db_session: Session, *, user_id: int, deal_id: int, member_user_id: int, client: ClientInfo) -> bool:
-    """Remove a member; clears their ``last_deal_id`` when they can no longer see the deal.
+    """Remove a member; clears their ``last_deal_id`` when they can no longer see the deal, and
+    takes the deal out of their live sessions' context (through the session index).
 
     Returns whether the removed user's selection was cleared.
     """
@@ -163,11 +173,13 @@ def remove_member(db_session: Session, *, user_id: int, deal_id: int, member_use
     db_session.delete(member)
     db_session.flush()
     still_visible = exists().where(Deal.id == deal_id, visible_deals_clause(member_user_id))
+    lost_access = not db_session.scalar(select(still_visible))
     cleared = db_session.execute(
         update(User)
         .where(and_(User.id == member_user_id, User.last_deal_id == deal_id, ~still_visible))
         .values(last_deal_id=None, deal_context_version=User.deal_context_version + 1)
-    ).rowcount
+        .returning(User.deal_context_version)
+    ).scalar_one_or_none()
     record_event(
         db_session,
         organization_id=deal.organization_id,
@@ -178,4 +190,9 @@ def remove_member(db_session: Session, *, user_id: int, deal_id: int, member_use
         details={"member_user_id": member_user_id},
     )
     db_session.commit()
-    return bool(cleared)
+    if lost_access:
+        versions = {} if cleared is None else {member_user_id: cleared}
+        session_index.remove_deal_from_sessions(
+            db_session, deal_id=deal_id, user_ids=[member_user_id], versions=versions
+        )
+    return cleared is not None

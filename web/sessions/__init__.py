@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 import redis
 from flask import Flask
 from redis.backoff import ExponentialBackoff
@@ -57,8 +60,20 @@ class ServerSessions:
             interface = SqlMergingSessionInterface(
                 app, engine=lambda: db.engine, key_prefix=prefix, touch_interval=interval
             )
+        interface.expiry_listeners.append(index_activity_listener())
         app.session_interface = interface
         app.before_request(reject_when_store_unavailable)
+
+
+def index_activity_listener() -> Callable[[str, datetime], None]:
+    """Keep the session index's "last seen" and expiry in step with the store's expiry."""
+    from web.extensions import db
+    from web.services.sessions import record_activity
+
+    def listener(sid_hash: str, expires_at: datetime) -> None:
+        record_activity(db.engine, sid_hash, expires_at)
+
+    return listener
 
 
 def reject_when_store_unavailable():  # type: ignore[no-untyped-def]

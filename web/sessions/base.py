@@ -6,26 +6,36 @@ session class are Flask-Session's; what changes is how a session is saved.
 * A request that changed nothing never rewrites the stored session. It only
   extends the expiry, and at most once per ``SESSION_TOUCH_INTERVAL_SECONDS``.
 * A request that changed something writes only the keys it changed, merged into
-  the latest stored copy atomically (each backend's ``merge_into_store``), so a
-  slower concurrent request cannot write back its stale copy.
+  the latest stored copy atomically (each backend's ``update_in_store``), so a
+  slower concurrent request cannot write back its stale copy. The expiry moves
+  with the same rhythm as a touch: at most once per interval.
 * A destroyed session (sign-out, revocation) is never brought back by a request
-  that saves after it.
+  that saves after it; a signed-in session is written to the store as soon as it
+  is created (``persist_new``), so a revocation that runs before the response is
+  sent already finds it.
 * The deal context carries a version taken from ``users.deal_context_version``;
   a merge never replaces a newer context with an older one.
+* The store key is the prefix plus the SHA-256 of the session id, never the id
+  itself: the session index (``web.services.sessions``) keeps the same hash and
+  reaches a live session through ``rewrite_session`` / ``destroy_session``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 import time
 from abc import abstractmethod
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
 from flask import Flask, Request, Response, jsonify, request
 from flask_session.base import Serializer, ServerSideSession, ServerSideSessionInterface
+
+from web.models.base import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +45,19 @@ MAX_SID_LENGTH = 128
 MERGE_ATTEMPTS = 50
 
 
+# A function given the stored session data; returns the new data, or None for "no change".
+Transform = Callable[[dict[str, Any]], dict[str, Any] | None]
+# Told (session id hash, new expiry) after the store extended a session's lifetime.
+ExpiryListener = Callable[[str, datetime], None]
+
+
 class SessionStoreError(RuntimeError):
     """The session store failed or could not be reached."""
+
+
+def hash_session_id(sid: str) -> str:
+    """The SHA-256 of a session id: what the store key and the session index hold."""
+    return hashlib.sha256(sid.encode()).hexdigest()
 
 
 class MsgpackSerializer(Serializer):
@@ -74,6 +95,8 @@ class DealDeskSession(ServerSideSession):
         self.stored_ttl = stored_ttl
         self.destroyed = False
         self.store_unavailable = False
+        # Set when the session was stored before the response (sign-in): the cookie must still be sent.
+        self.cookie_due = False
 
     @property
     def is_new(self) -> bool:
@@ -123,6 +146,7 @@ class MergingSessionInterface(ServerSideSessionInterface):
         self.serializer = MsgpackSerializer()
         self.touch_interval = touch_interval
         self.lifetime: timedelta = app.permanent_session_lifetime
+        self.expiry_listeners: list[ExpiryListener] = []
 
     # Store operations -----------------------------------------------------
 
@@ -135,12 +159,20 @@ class MergingSessionInterface(ServerSideSessionInterface):
         """Store a new session with the full lifetime."""
 
     @abstractmethod
-    def merge_into_store(self, store_id: str, updated: dict[str, Any], removed: set[str]) -> bool:
-        """Atomically merge changes into the stored session; False when it no longer exists."""
+    def update_in_store(self, store_id: str, transform: Transform, *, extend: bool) -> bool:
+        """Atomically replace the stored data with ``transform(stored)``, retrying on conflict.
+
+        Never creates a session: False when it no longer exists. ``extend`` also
+        resets the expiry to the full lifetime; otherwise the expiry is kept.
+        """
 
     @abstractmethod
     def touch_in_store(self, store_id: str) -> None:
         """Extend the stored session's expiry to the full lifetime, if it still exists."""
+
+    def merge_into_store(self, store_id: str, updated: dict[str, Any], removed: set[str], *, extend: bool) -> bool:
+        """Merge one request's changes into the latest stored copy; False when it no longer exists."""
+        return self.update_in_store(store_id, lambda stored: merge_changes(stored, updated, removed), extend=extend)
 
     @abstractmethod
     def delete_from_store(self, store_id: str) -> None:
@@ -149,6 +181,13 @@ class MergingSessionInterface(ServerSideSessionInterface):
     @abstractmethod
     def store_errors(self) -> tuple[type[BaseException], ...]:
         """Exceptions that mean the store is down rather than the code is wrong."""
+
+    def _get_store_id(self, sid: str) -> str:
+        # A copy of the store (a backup, a Redis dump) holds no usable session ids.
+        return self.key_prefix + hash_session_id(sid)
+
+    def store_id_for_hash(self, sid_hash: str) -> str:
+        return self.key_prefix + sid_hash
 
     # Flask-Session's abstract hooks, answered with the operations above.
     def _retrieve_session_data(self, store_id: str) -> dict[str, Any] | None:
@@ -196,12 +235,34 @@ class MergingSessionInterface(ServerSideSessionInterface):
         session.original = None
         session.modified = True
 
+    def persist_new(self, session: DealDeskSession) -> None:
+        """Write a new session to the store now instead of with the response.
+
+        From here on the request's further changes are merges, so a session that
+        is destroyed meanwhile (a revocation through the index) stays destroyed.
+        """
+        data = self.serializer.encode(session)
+        self.insert_into_store(self._get_store_id(session.sid), data)
+        session.original = self.serializer.decode(data)
+        session.stored_ttl = self.lifetime.total_seconds()
+        session.cookie_due = True
+
     def destroy(self, session: DealDeskSession) -> None:
         """Delete the session from the store now; the response clears the cookie."""
         if not session.is_new:
             self.delete_from_store(self._get_store_id(session.sid))
         session.clear()
         session.destroyed = True
+
+    # Reaching other sessions (through the index) ---------------------------
+
+    def rewrite_session(self, sid_hash: str, transform: Transform) -> bool:
+        """Atomically change a live session identified by its id hash; False when it is gone."""
+        return self.update_in_store(self.store_id_for_hash(sid_hash), transform, extend=False)
+
+    def destroy_session(self, sid_hash: str) -> None:
+        """Delete a live session identified by its id hash; its browser is signed out on the next request."""
+        self.delete_from_store(self.store_id_for_hash(sid_hash))
 
     def touch_due(self, session: DealDeskSession) -> bool:
         if session.stored_ttl is None:
@@ -230,16 +291,30 @@ class MergingSessionInterface(ServerSideSessionInterface):
                 self.insert_into_store(store_id, self.serializer.encode(session))
                 self._set_cookie(app, session, response)
             return
+        extend = self.touch_due(session)
         if updated or removed:
-            if self.merge_into_store(store_id, updated, removed):
-                self._set_cookie(app, session, response)
-            else:
+            if not self.merge_into_store(store_id, updated, removed, extend=extend):
                 # Destroyed by another request (sign-out, revocation) while this one ran.
                 self._delete_cookie(app, response)
-            return
-        if self.touch_due(session):
+                return
+        elif extend:
             self.touch_in_store(store_id)
+        if extend:
+            self._notify_extended(session.sid)
+        if extend or session.cookie_due:
             self._set_cookie(app, session, response)
+
+    def _notify_extended(self, sid: str) -> None:
+        """Tell the listeners (the session index's "last seen") that the lifetime was extended."""
+        if not self.expiry_listeners:
+            return
+        sid_hash, expires_at = hash_session_id(sid), utcnow() + self.lifetime
+        for listener in self.expiry_listeners:
+            try:
+                listener(sid_hash, expires_at)
+            except Exception:
+                # "Last seen" is bookkeeping: losing one update must not fail the request.
+                log.exception("session expiry listener failed")
 
     def _set_cookie(self, app: Flask, session: DealDeskSession, response: Response) -> None:
         response.set_cookie(
@@ -274,7 +349,10 @@ _store_down_since: float | None = None
 
 
 def report_store_failure(operation: str, exc: BaseException) -> None:
-    """Log once per incident, not once per request, with the cause."""
+    """Log once per incident, not once per request, with the cause; count every failure."""
+    from web.metrics import SESSION_STORE_ERRORS
+
+    SESSION_STORE_ERRORS.labels(operation=operation).inc()
     global _store_down_since
     if _store_down_since is None:
         _store_down_since = time.monotonic()

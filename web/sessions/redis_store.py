@@ -1,4 +1,4 @@
-"""Redis session store: optimistic WATCH/MULTI merges, EXPIRE for touches."""
+"""Redis session store: optimistic WATCH/MULTI updates, EXPIRE for touches."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import redis
 from flask import Flask
 from flask_session.redis import RedisSessionInterface
 
-from web.sessions.base import MERGE_ATTEMPTS, MergingSessionInterface, SessionStoreError, merge_changes
+from web.sessions.base import MERGE_ATTEMPTS, MergingSessionInterface, SessionStoreError, Transform
 
 
 def _total_seconds(app: Flask) -> int:
@@ -49,7 +49,7 @@ class RedisMergingSessionInterface(MergingSessionInterface, RedisSessionInterfac
     def delete_from_store(self, store_id: str) -> None:
         self.client.delete(store_id)
 
-    def merge_into_store(self, store_id: str, updated: dict[str, Any], removed: set[str]) -> bool:
+    def update_in_store(self, store_id: str, transform: Transform, *, extend: bool) -> bool:
         with self.client.pipeline() as pipe:
             for attempt in range(MERGE_ATTEMPTS):
                 try:
@@ -58,11 +58,22 @@ class RedisMergingSessionInterface(MergingSessionInterface, RedisSessionInterfac
                     if raw is None:
                         pipe.unwatch()
                         return False
-                    merged = merge_changes(self.serializer.decode(raw), updated, removed)
+                    data = transform(self.serializer.decode(raw))
+                    if data is None and not extend:
+                        pipe.unwatch()
+                        return True
                     pipe.multi()
-                    pipe.set(store_id, self.serializer.encode(merged), ex=self.ttl_seconds)
+                    self._queue_write(pipe, store_id, raw if data is None else self.serializer.encode(data), extend)
+                    # EXEC fails with WatchError when anyone changed or deleted the key since WATCH.
                     pipe.execute()
                     return True
                 except redis.exceptions.WatchError:
                     self.retry_pause(attempt)
-        raise SessionStoreError(f"could not merge session changes after {MERGE_ATTEMPTS} attempts")
+        raise SessionStoreError(f"could not update the session after {MERGE_ATTEMPTS} attempts")
+
+    def _queue_write(self, pipe: Any, store_id: str, data: bytes, extend: bool) -> None:
+        # XX: only an existing key, so even a missed deletion could not bring a session back.
+        if extend:
+            pipe.set(store_id, data, ex=self.ttl_seconds, xx=True)
+        else:
+            pipe.set(store_id, data, keepttl=True, xx=True)

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from web.models import SessionRecord, utcnow
-from web.sessions.base import MERGE_ATTEMPTS, MergingSessionInterface, SessionStoreError, merge_changes
+from web.sessions.base import MERGE_ATTEMPTS, MergingSessionInterface, SessionStoreError, Transform
 
 STORE_EXECUTION_TAG = {"dealdesk_component": "session_store"}
 
@@ -68,32 +68,45 @@ class SqlMergingSessionInterface(MergingSessionInterface):
         with self._transaction() as conn:
             conn.execute(delete(SessionRecord).where(SessionRecord.session_id == store_id))
 
-    def merge_into_store(self, store_id: str, updated: dict[str, Any], removed: set[str]) -> bool:
+    def update_in_store(self, store_id: str, transform: Transform, *, extend: bool) -> bool:
         for attempt in range(MERGE_ATTEMPTS):
             try:
-                with self._transaction() as conn:
-                    row = conn.execute(
-                        select(SessionRecord.data, SessionRecord.version, SessionRecord.expiry).where(
-                            SessionRecord.session_id == store_id
-                        )
-                    ).first()
-                    if row is None or row.expiry <= utcnow():
-                        return False
-                    merged = merge_changes(self.serializer.decode(bytes(row.data)), updated, removed)
-                    # Conditional on the version read: a concurrent writer makes this match no row.
-                    result = conn.execute(
-                        update(SessionRecord)
-                        .where(SessionRecord.session_id == store_id, SessionRecord.version == row.version)
-                        .values(data=self.serializer.encode(merged), expiry=self._expiry(), version=row.version + 1)
-                    )
-                    if result.rowcount == 1:
-                        return True
+                outcome = self._update_once(store_id, transform, extend)
             except DBAPIError as exc:
                 # SQLite reports a lost write race as "database is locked"; retry like a conflict.
                 if not _is_lock_conflict(exc):
                     raise
+                outcome = None
+            if outcome is not None:
+                return outcome
             self.retry_pause(attempt)
-        raise SessionStoreError(f"could not merge session changes after {MERGE_ATTEMPTS} attempts")
+        raise SessionStoreError(f"could not update the session after {MERGE_ATTEMPTS} attempts")
+
+    def _update_once(self, store_id: str, transform: Transform, extend: bool) -> bool | None:
+        """One optimistic attempt: True done, False gone, None lost a race (retry)."""
+        with self._transaction() as conn:
+            row = conn.execute(
+                select(SessionRecord.data, SessionRecord.version, SessionRecord.expiry).where(
+                    SessionRecord.session_id == store_id
+                )
+            ).first()
+            if row is None or row.expiry <= utcnow():
+                return False
+            data = transform(self.serializer.decode(bytes(row.data)))
+            if data is None and not extend:
+                return True
+            values: dict[str, Any] = {"version": row.version + 1}
+            if data is not None:
+                values["data"] = self.serializer.encode(data)
+            if extend:
+                values["expiry"] = self._expiry()
+            # Conditional on the version read: a concurrent writer makes this match no row.
+            result = conn.execute(
+                update(SessionRecord)
+                .where(SessionRecord.session_id == store_id, SessionRecord.version == row.version)
+                .values(**values)
+            )
+            return True if result.rowcount == 1 else None
 
 
 def _is_lock_conflict(exc: DBAPIError) -> bool:
