@@ -58,7 +58,18 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(deals.bp)
     app.register_blueprint(notes.bp)
     app.register_blueprint(pages.bp)
+    register_accounts(app)
     register_audit(app)
+
+
+def register_accounts(app: Flask) -> None:
+    """The sessions and accounts APIs, and sign-in throttling (which wraps views registered above)."""
+    from web import accounts, user_sessions
+    from web.accounts.throttle import init_signin_throttle
+
+    app.register_blueprint(user_sessions.bp)
+    app.register_blueprint(accounts.bp)
+    init_signin_throttle(app)
 
 
 def register_audit(app: Flask) -> None:

@@ -1,5 +1,7 @@
 """Extension objects, created unbound; ``create_app`` binds them to an app."""
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -13,3 +15,5 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 server_sessions = ServerSessions()
+# Limits are attached to the sign-in views by web.accounts.throttle; nothing is limited by default.
+limiter = Limiter(key_func=get_remote_address)

@@ -1,0 +1,3 @@
+from web.accounts.views import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,3 @@
+from web.user_sessions.views import bp
+
+__all__ = ["bp"]
