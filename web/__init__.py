@@ -60,6 +60,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(pages.bp)
     register_accounts(app)
     register_audit(app)
+    register_api_spec(app)
 
 
 def register_accounts(app: Flask) -> None:
@@ -76,6 +77,12 @@ def register_audit(app: Flask) -> None:
     from web import audit
 
     app.register_blueprint(audit.bp)
+
+
+def register_api_spec(app: Flask) -> None:
+    from web import api_spec
+
+    app.register_blueprint(api_spec.bp)
 
 
 def register_request_hooks(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
@@ -9,7 +10,7 @@ from flask import request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from web.errors import APIError
-from web.models import Deal, DealMember, MemberRole, Stage
+from web.models import Deal, DealMember, MemberRole, Role, Stage
 from web.services.identity import SessionUser
 
 M = TypeVar("M", bound=BaseModel)
@@ -106,3 +107,95 @@ def user_json(user: SessionUser) -> dict[str, Any]:
 
 def member_json(member: DealMember, email: str) -> dict[str, Any]:
     return {"user_id": member.user_id, "email": email, "role": member.role.value, "created_at": iso(member.created_at)}
+
+
+# --- Response models -----------------------------------------------------------------------
+# What the views return, for the OpenAPI description (web.api_spec). They forbid extra keys,
+# so a view that starts returning a new field fails tests/test_openapi.py until its model says so.
+
+
+class ResponseModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CsrfOut(ResponseModel):
+    csrf_token: str = Field(description="Send it back in the X-CSRFToken header of every POST, PATCH and DELETE.")
+
+
+class OrganizationOut(ResponseModel):
+    id: int
+    name: str
+
+
+class UserOut(ResponseModel):
+    id: int
+    email: str
+    role: Role
+    organization: OrganizationOut
+
+
+class DealOut(ResponseModel):
+    id: int
+    name: str
+    stage: Stage
+    value: Annotated[str, Field(pattern=r"^[0-9]+\.[0-9]{2}$", description="A decimal amount with two places.")]
+    owner_id: int
+    organization_id: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class MeOut(ResponseModel):
+    user: UserOut
+    current_deal: DealOut | None
+
+
+class DealListOut(ResponseModel):
+    deals: list[DealOut]
+    total: int
+
+
+class CurrentDealOut(ResponseModel):
+    current_deal: DealOut | None
+
+
+class MemberOut(ResponseModel):
+    user_id: int
+    email: str
+    role: MemberRole
+    created_at: datetime
+
+
+class MemberListOut(ResponseModel):
+    members: list[MemberOut]
+
+
+class NoteAuthorOut(ResponseModel):
+    id: int
+    email: str
+
+
+class NoteOut(ResponseModel):
+    id: int
+    deal_id: int
+    body: str
+    author: NoteAuthorOut | None
+    created_at: datetime
+
+
+class NoteListOut(ResponseModel):
+    notes: list[NoteOut]
+    total: int
+
+
+class ErrorDetailOut(BaseModel):
+    """``code`` is stable and machine-readable; more keys may follow (``fields`` on 422)."""
+
+    model_config = ConfigDict(extra="allow")
+    code: str
+    message: str
+    fields: dict[str, str] | None = Field(None, description="Field name to problem, on validation errors.")
+
+
+class ErrorOut(ResponseModel):
+    error: ErrorDetailOut

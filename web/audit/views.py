@@ -7,7 +7,8 @@ from typing import Any
 from flask import Blueprint, render_template, request
 from flask_login import login_required
 
-from web.audit.schemas import AuditQueryIn, audit_event_json
+from web.api_spec import api_operation
+from web.audit.schemas import AuditPageOut, AuditQueryIn, audit_event_json
 from web.errors import APIError
 from web.extensions import db
 from web.http import signed_in_user
@@ -34,6 +35,12 @@ def admin_page_of_events() -> tuple[AuditQueryIn, audit_log.AuditPage]:
 
 
 @bp.get("/api/audit")
+@api_operation(
+    "The organization's audit trail, newest first (admins)",
+    query=AuditQueryIn,
+    responses={200: AuditPageOut},
+    errors=(403,),
+)
 @login_required
 def list_audit_events() -> dict[str, Any]:
     _query, page = admin_page_of_events()

@@ -8,11 +8,12 @@ from flask import Blueprint, Response
 from flask_login import login_required
 from flask_wtf.csrf import generate_csrf
 
+from web.api_spec import api_operation
 from web.deal_context import end_user_session, restore_into_session, session_context, start_user_session
 from web.errors import APIError
 from web.extensions import db
 from web.http import client_info, signed_in_user
-from web.schemas import LoginIn, deal_json, parse_body, user_json
+from web.schemas import CsrfOut, LoginIn, MeOut, deal_json, parse_body, user_json
 from web.services import auth
 from web.services.context import current_deal
 
@@ -26,11 +27,19 @@ def me_payload() -> dict[str, Any]:
 
 
 @bp.get("/csrf")
+@api_operation("Start a session and get its CSRF token", responses={200: CsrfOut}, auth=False)
 def csrf_token() -> dict[str, str]:
     return {"csrf_token": generate_csrf()}
 
 
 @bp.post("/auth/login")
+@api_operation(
+    "Sign in (a new session id; the last deal comes back)",
+    body=LoginIn,
+    responses={200: MeOut},
+    auth=False,
+    errors=(401,),
+)
 def login() -> dict[str, Any]:
     body = parse_body(LoginIn)
     user = auth.authenticate(db.session, email=body.email, password=body.password, client=client_info())
@@ -42,12 +51,14 @@ def login() -> dict[str, Any]:
 
 
 @bp.post("/auth/logout")
+@api_operation("Sign out and destroy the session", responses={204: None}, auth=False)
 def logout() -> Response:
     end_user_session()
     return Response(status=204)
 
 
 @bp.get("/me")
+@api_operation("The signed-in user and their current deal", responses={200: MeOut})
 @login_required
 def me() -> dict[str, Any]:
     return me_payload()

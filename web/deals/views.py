@@ -7,12 +7,27 @@ from typing import Any
 from flask import Blueprint, Response
 from flask_login import login_required
 
+from web.api_spec import api_operation
 from web.deal_context import session_context, store_context
 from web.errors import APIError
 from web.extensions import db
 from web.http import client_info, signed_in_user
 from web.permissions import require_visible_deal
-from web.schemas import DealCreateIn, DealUpdateIn, MemberIn, PageIn, deal_json, member_json, parse_body, parse_query
+from web.schemas import (
+    CurrentDealOut,
+    DealCreateIn,
+    DealListOut,
+    DealOut,
+    DealUpdateIn,
+    MemberIn,
+    MemberListOut,
+    MemberOut,
+    PageIn,
+    deal_json,
+    member_json,
+    parse_body,
+    parse_query,
+)
 from web.services import context as context_service
 from web.services import deals as deal_service
 
@@ -26,6 +41,7 @@ def require_sign_in() -> None:
 
 
 @bp.get("")
+@api_operation("Deals visible to the user, newest first", query=PageIn, responses={200: DealListOut})
 def list_deals() -> dict[str, Any]:
     page = parse_query(PageIn)
     deals, total = deal_service.list_visible_deals(
@@ -35,6 +51,7 @@ def list_deals() -> dict[str, Any]:
 
 
 @bp.post("")
+@api_operation("Create a deal in the user's organization", body=DealCreateIn, responses={201: DealOut})
 def create_deal() -> tuple[dict[str, Any], int]:
     body = parse_body(DealCreateIn)
     user = signed_in_user()
@@ -51,11 +68,13 @@ def create_deal() -> tuple[dict[str, Any], int]:
 
 
 @bp.get("/<id:deal_id>")
+@api_operation("One visible deal", responses={200: DealOut})
 def get_deal(deal_id: int) -> dict[str, Any]:
     return deal_json(require_visible_deal(db.session, deal_id, signed_in_user().id))
 
 
 @bp.patch("/<id:deal_id>")
+@api_operation("Change a deal (editors, the owner, admins)", body=DealUpdateIn, responses={200: DealOut}, errors=(403,))
 def update_deal(deal_id: int) -> dict[str, Any]:
     changes = parse_body(DealUpdateIn).model_dump(exclude_unset=True)
     nulls = {field: "May not be null." for field, value in changes.items() if value is None}
@@ -68,6 +87,7 @@ def update_deal(deal_id: int) -> dict[str, Any]:
 
 
 @bp.delete("/<id:deal_id>")
+@api_operation("Delete a deal (the owner, admins)", responses={204: None}, errors=(403,))
 def delete_deal(deal_id: int) -> Response:
     user = signed_in_user()
     cleared = deal_service.delete_deal(db.session, user_id=user.id, deal_id=deal_id, client=client_info())
@@ -77,6 +97,7 @@ def delete_deal(deal_id: int) -> Response:
 
 
 @bp.post("/<id:deal_id>/select")
+@api_operation("Make a visible deal the current deal", responses={200: CurrentDealOut})
 def select_deal(deal_id: int) -> dict[str, Any]:
     user = signed_in_user()
     deal, context = context_service.select_deal(
@@ -87,12 +108,14 @@ def select_deal(deal_id: int) -> dict[str, Any]:
 
 
 @bp.get("/current")
+@api_operation("The current deal, if still visible", responses={200: CurrentDealOut})
 def get_current_deal() -> dict[str, Any]:
     deal = context_service.current_deal(db.session, user_id=signed_in_user().id, context=session_context())
     return {"current_deal": deal_json(deal) if deal else None}
 
 
 @bp.delete("/current")
+@api_operation("Clear the current deal", responses={200: CurrentDealOut})
 def clear_current_deal() -> dict[str, Any]:
     user = signed_in_user()
     context = context_service.clear_deal(
@@ -103,12 +126,16 @@ def clear_current_deal() -> dict[str, Any]:
 
 
 @bp.get("/<id:deal_id>/members")
+@api_operation("Members of a visible deal", responses={200: MemberListOut})
 def list_members(deal_id: int) -> dict[str, Any]:
     members = deal_service.list_members(db.session, user_id=signed_in_user().id, deal_id=deal_id)
     return {"members": [member_json(member, email) for member, email in members]}
 
 
 @bp.post("/<id:deal_id>/members")
+@api_operation(
+    "Add a member, or change their role (200)", body=MemberIn, responses={200: MemberOut, 201: MemberOut}, errors=(403,)
+)
 def add_member(deal_id: int) -> tuple[dict[str, Any], int]:
     body = parse_body(MemberIn)
     member, email, created = deal_service.add_member(
@@ -123,6 +150,7 @@ def add_member(deal_id: int) -> tuple[dict[str, Any], int]:
 
 
 @bp.delete("/<id:deal_id>/members/<id:user_id>")
+@api_operation("Remove a member", responses={204: None}, errors=(403,))
 def remove_member(deal_id: int, user_id: int) -> Response:
     deal_service.remove_member(
         db.session, user_id=signed_in_user().id, deal_id=deal_id, member_user_id=user_id, client=client_info()

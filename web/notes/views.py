@@ -8,9 +8,10 @@ from flask import Blueprint
 from flask_login import login_required
 from pydantic import StringConstraints
 
+from web.api_spec import api_operation
 from web.extensions import db
 from web.http import client_info, signed_in_user
-from web.schemas import PageIn, StrictModel, iso, parse_body, parse_query
+from web.schemas import NoteListOut, NoteOut, PageIn, StrictModel, iso, parse_body, parse_query
 from web.services import notes as note_service
 from web.services.notes import NOTE_MAX_LENGTH, NoteView
 
@@ -39,6 +40,7 @@ def require_sign_in() -> None:
 
 
 @bp.get("/<id:deal_id>/notes")
+@api_operation("Notes on a visible deal, newest first", query=PageIn, responses={200: NoteListOut})
 def list_notes(deal_id: int) -> dict[str, Any]:
     page = parse_query(PageIn)
     notes, total = note_service.list_notes(
@@ -48,6 +50,7 @@ def list_notes(deal_id: int) -> dict[str, Any]:
 
 
 @bp.post("/<id:deal_id>/notes")
+@api_operation("Add a note (editors, the owner, admins)", body=NoteIn, responses={201: NoteOut}, errors=(403,))
 def add_note(deal_id: int) -> tuple[dict[str, Any], int]:
     body = parse_body(NoteIn)
     note = note_service.add_note(
