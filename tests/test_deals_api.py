@@ -1,0 +1,300 @@
+"""The deals API: visibility, changes, members, tenancy and bad input."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import POSTGRES_REDIS, POSTGRES_SQL, SQLITE_SQL
+from web.extensions import db
+from web.models import AuditEvent, Deal, DealMember
+
+ONE_STACK_PER_DATABASE = [SQLITE_SQL, POSTGRES_SQL]
+
+
+def visible_names(api) -> set[str]:
+    body = api.get("/api/deals").get_json()
+    assert body["total"] == len(body["deals"])
+    return {deal["name"].split()[0].lower() for deal in body["deals"]}
+
+
+@pytest.mark.parametrize(
+    "user,expected",
+    [
+        ("alice", {"northwind", "contoso", "fabrikam", "tailspin", "woodgrove"}),
+        ("bob", {"tailspin", "woodgrove"}),
+        ("dave", {"woodgrove"}),
+        ("carol", {"initech", "umbrella"}),
+    ],
+)
+def test_each_user_sees_exactly_their_deals(api, demo, user, expected):
+    api.login(user)
+    assert visible_names(api) == expected
+
+
+def test_deal_shape(api, demo):
+    api.login("alice")
+    deal = api.get(f"/api/deals/{demo['northwind']}").get_json()
+    assert set(deal) == {"id", "name", "stage", "value", "owner_id", "organization_id", "created_at", "updated_at"}
+    assert deal["value"] == "12500000.00"
+    assert deal["stage"] == "diligence"
+    assert deal["created_at"].endswith("+00:00")
+
+
+@pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
+def test_pagination(api, demo):
+    api.login("alice")
+    page = api.get("/api/deals?limit=2&offset=1").get_json()
+    everything = api.get("/api/deals").get_json()
+    assert page["total"] == everything["total"] == 5
+    assert [d["id"] for d in page["deals"]] == [d["id"] for d in everything["deals"]][1:3]
+
+
+@pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
+@pytest.mark.parametrize("query", ["limit=0", "limit=201", "limit=abc", "offset=-1", "limit=1.5"])
+def test_bad_paging_is_a_validation_error(api, demo, query):
+    api.login("alice")
+    response = api.get(f"/api/deals?{query}")
+    assert response.status_code == 422
+    body = response.get_json()["error"]
+    assert body["code"] == "validation_error"
+    assert set(body["fields"]) <= {"limit", "offset"}
+
+
+def test_create_deal(api, app, demo):
+    api.login("bob")
+    response = api.post("/api/deals", json={"name": "  Vandelay Imports  ", "stage": "negotiation", "value": "1234.5"})
+    assert response.status_code == 201
+    deal = response.get_json()
+    assert deal["name"] == "Vandelay Imports"
+    assert deal["value"] == "1234.50"
+    assert deal["owner_id"] == demo["bob"]
+    assert deal["organization_id"] == demo["acme"]
+    assert api.get(f"/api/deals/{deal['id']}").status_code == 200
+
+
+@pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({}, "name"),
+        ({"name": ""}, "name"),
+        ({"name": "x" * 201}, "name"),
+        ({"name": "ok", "stage": "won"}, "stage"),
+        ({"name": "ok", "value": "-1"}, "value"),
+        ({"name": "ok", "value": "NaN"}, "value"),
+        ({"name": "ok", "value": "1e40"}, "value"),
+        ({"name": "ok", "value": "0.001"}, "value"),
+        ({"name": "ok", "owner_id": 1}, "owner_id"),
+    ],
+)
+def test_invalid_deal_is_rejected_and_nothing_is_created(api, app, demo, body, field):
+    api.login("alice")
+    before = _count(app, Deal)
+    response = api.post("/api/deals", json=body)
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["code"] == "validation_error"
+    assert field in error["fields"]
+    assert _count(app, Deal) == before
+
+
+def _count(app, model) -> int:
+    with app.app_context():
+        count = db.session.scalar(select(func.count()).select_from(model))
+        db.session.remove()
+        return count
+
+
+@pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
+@pytest.mark.parametrize(
+    "data,content_type,status,code",
+    [
+        ("{", "application/json", 400, "bad_request"),
+        ("[1, 2]", "application/json", 400, "bad_request"),
+        ('"name"', "application/json", 400, "bad_request"),
+        ("name=x", "application/x-www-form-urlencoded", 400, "bad_request"),
+    ],
+)
+def test_malformed_bodies(api, app, demo, data, content_type, status, code):
+    api.login("alice")
+    before = _count(app, AuditEvent)
+    response = api.post("/api/deals", data=data, headers={"Content-Type": content_type})
+    assert response.status_code == status
+    assert response.get_json()["error"]["code"] == code
+    assert _count(app, AuditEvent) == before
+
+
+@pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
+def test_oversized_body_is_413(api, demo):
+    api.login("alice")
+    response = api.post("/api/deals", data="x" * (1024 * 1024 + 1), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.get_json()["error"]["code"] == "payload_too_large"
+
+
+def test_update_deal(api, demo):
+    api.login("bob")
+    response = api.patch(f"/api/deals/{demo['tailspin']}", json={"stage": "diligence", "value": 99})
+    assert response.status_code == 200
+    assert response.get_json()["stage"] == "diligence"
+    assert response.get_json()["value"] == "99.00"
+
+
+@pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
+def test_viewer_may_read_but_not_change(api, demo):
+    api.login("dave")
+    assert api.get(f"/api/deals/{demo['woodgrove']}").status_code == 200
+    response = api.patch(f"/api/deals/{demo['woodgrove']}", json={"name": "Renamed"})
+    assert response.status_code == 403
+    assert response.get_json()["error"]["code"] == "forbidden"
+    assert api.delete(f"/api/deals/{demo['woodgrove']}").status_code == 403
+
+
+@pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
+def test_editor_may_change_but_not_delete(api, browser, demo):
+    owner = browser()
+    owner.login("bob")
+    assert (
+        owner.post(
+            f"/api/deals/{demo['woodgrove']}/members", json={"user_id": demo["dave"], "role": "editor"}
+        ).status_code
+        == 200
+    )
+    api.login("dave")
+    assert api.patch(f"/api/deals/{demo['woodgrove']}", json={"name": "Woodgrove Bank (editor)"}).status_code == 200
+    assert api.delete(f"/api/deals/{demo['woodgrove']}").status_code == 403
+
+
+@pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
+@pytest.mark.parametrize("body", [{"name": None}, {"name": "ok", "bogus": 1}, {"value": "abc"}])
+def test_invalid_update_changes_nothing(api, demo, body):
+    api.login("alice")
+    before = api.get(f"/api/deals/{demo['northwind']}").get_json()
+    response = api.patch(f"/api/deals/{demo['northwind']}", json=body)
+    assert response.status_code == 422
+    assert api.get(f"/api/deals/{demo['northwind']}").get_json() == before
+
+
+def test_delete_is_soft_and_hides_the_deal(api, app, demo):
+    api.login("alice")
+    assert api.delete(f"/api/deals/{demo['contoso']}").status_code == 204
+    assert api.get(f"/api/deals/{demo['contoso']}").status_code == 404
+    with app.app_context():
+        deal = db.session.get(Deal, demo["contoso"])
+        assert deal is not None and deal.deleted_at is not None
+        db.session.remove()
+
+
+def test_members_add_list_remove(api, app, demo):
+    api.login("alice")
+    path = f"/api/deals/{demo['northwind']}/members"
+    added = api.post(path, json={"user_id": demo["dave"], "role": "viewer"})
+    assert added.status_code == 201
+    assert added.get_json()["user_id"] == demo["dave"]
+    members = api.get(path).get_json()["members"]
+    assert [(m["email"], m["role"]) for m in members] == [("dave@acme.test", "viewer")]
+    assert api.delete(f"{path}/{demo['dave']}").status_code == 204
+    assert api.get(path).get_json()["members"] == []
+    assert api.delete(f"{path}/{demo['dave']}").status_code == 404
+
+
+@pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
+def test_members_from_another_organization_cannot_be_added(api, app, demo):
+    api.login("alice")
+    response = api.post(f"/api/deals/{demo['northwind']}/members", json={"user_id": demo["carol"]})
+    assert response.status_code == 422
+    assert "user_id" in response.get_json()["error"]["fields"]
+    assert _count(app, DealMember) == 1
+
+
+@pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
+def test_only_owner_or_admin_manage_members(api, demo):
+    api.login("bob")
+    response = api.post(f"/api/deals/{demo['tailspin']}/members", json={"user_id": demo["dave"]})
+    assert response.status_code == 201
+    api.login("dave")
+    response = api.post(f"/api/deals/{demo['tailspin']}/members", json={"user_id": demo["alice"]})
+    assert response.status_code == 403
+
+
+def test_removed_member_loses_the_selection_at_once(browser, app, demo):
+    from tests.helpers import last_deal_id
+
+    dave, bob = browser(), browser()
+    dave.login("dave")
+    dave.post(f"/api/deals/{demo['woodgrove']}/select")
+    bob.login("bob")
+    assert bob.delete(f"/api/deals/{demo['woodgrove']}/members/{demo['dave']}").status_code == 204
+    assert last_deal_id(app, demo["dave"]) is None
+    assert dave.current_deal_id() is None
+
+
+ACME_ROUTES = [
+    ("GET", "/api/deals/{id}"),
+    ("PATCH", "/api/deals/{id}"),
+    ("DELETE", "/api/deals/{id}"),
+    ("POST", "/api/deals/{id}/select"),
+    ("GET", "/api/deals/{id}/members"),
+    ("POST", "/api/deals/{id}/members"),
+    ("DELETE", "/api/deals/{id}/members/{member}"),
+]
+
+
+@pytest.mark.parametrize("method,template", ACME_ROUTES)
+def test_other_organization_gets_404_on_every_deal_route(api, app, demo, method, template):
+    api.login("carol")
+    before = _count(app, AuditEvent)
+    for deal in ("northwind", "woodgrove", "litware"):
+        path = template.format(id=demo[deal], member=demo["dave"])
+        body = {"user_id": demo["carol"]} if template.endswith("/members") else {"name": "hijack"}
+        response = api.client.open(path, method=method, json=body, headers={"X-CSRFToken": api.csrf})
+        assert response.status_code == 404, (path, response.get_json())
+        assert response.get_json()["error"]["code"] == "not_found"
+    assert _count(app, AuditEvent) == before
+
+
+@pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/deals/abc",
+        "/api/deals/0",
+        "/api/deals/-1",
+        "/api/deals/99999999999999",
+        "/api/deals/1.5",
+        "/api/deals/999999",
+    ],
+)
+def test_non_deal_ids_are_404(api, demo, path):
+    api.login("alice")
+    response = api.get(path)
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_REDIS], indirect=True)
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/api/deals"),
+        ("POST", "/api/deals"),
+        ("GET", "/api/deals/1"),
+        ("GET", "/api/deals/current"),
+        ("DELETE", "/api/deals/current"),
+        ("POST", "/api/deals/1/select"),
+        ("GET", "/api/deals/1/members"),
+    ],
+)
+def test_every_deal_route_requires_sign_in(api, demo, method, path):
+    response = api.client.open(path, method=method, json={}, headers={"X-CSRFToken": api.csrf})
+    assert response.status_code == 401
+    assert response.get_json()["error"]["code"] == "unauthenticated"
+
+
+@pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
+def test_unknown_api_path_and_method_are_json(api, demo):
+    missing = api.get("/api/nothing-here")
+    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "not_found"
+    wrong = api.client.put("/api/deals", headers={"X-CSRFToken": api.csrf})
+    assert wrong.status_code == 405 and wrong.get_json()["error"]["code"] == "method_not_allowed"
