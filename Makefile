@@ -20,7 +20,7 @@ run: install
 	mkdir -p instance
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile - wsgi:app
+	GUNICORN_BIND=$(HOST):$(PORT) LOG_FORMAT=$${LOG_FORMAT:-text} $(BIN)/gunicorn -c gunicorn.conf.py
 
 test: install
 	@# The browser tests drive Debian's Chromium: CI installs it, a run by hand without it skips them.
@@ -28,12 +28,12 @@ test: install
 	$(BIN)/python -m pytest -n auto -q
 
 lint: install
-	$(BIN)/ruff check web tests migrations wsgi.py
-	$(BIN)/ruff format --check web tests migrations/env.py wsgi.py
+	$(BIN)/ruff check web tests migrations wsgi.py gunicorn.conf.py
+	$(BIN)/ruff format --check web tests migrations/env.py wsgi.py gunicorn.conf.py
 
 format: install
-	$(BIN)/ruff check --fix web tests migrations wsgi.py
-	$(BIN)/ruff format web tests migrations/env.py wsgi.py
+	$(BIN)/ruff check --fix web tests migrations wsgi.py gunicorn.conf.py
+	$(BIN)/ruff format web tests migrations/env.py wsgi.py gunicorn.conf.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -24,15 +24,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_request_hooks(app)
     register_security(app)
+    register_operations(app)
     register_error_handlers(app)
     register_cli(app)
     return app
 
 
 def register_logging(app: Flask) -> None:
-    from web.logging_setup import configure_logging
+    from web.logging_setup import configure_logging, register_request_id
 
     configure_logging(app)
+    register_request_id(app)
 
 
 def register_extensions(app: Flask) -> None:
@@ -95,6 +97,15 @@ def register_security(app: Flask) -> None:
     from web.security import register_security as register
 
     register(app)
+
+
+def register_operations(app: Flask) -> None:
+    """The session health endpoint and Prometheus metrics (the scheduler starts elsewhere: gunicorn.conf.py)."""
+    from web import health
+    from web.metrics import register_metrics
+
+    app.register_blueprint(health.bp)
+    register_metrics(app)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -70,6 +70,7 @@ def config_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SESSION_TOUCH_INTERVAL_SECONDS": _positive_number(env, "SESSION_TOUCH_INTERVAL_SECONDS", 300),
         "SESSION_COOKIE_SECURE": _flag(env.get("SESSION_COOKIE_SECURE"), app_env == "production"),
         **security_config_from_env(env),
+        **operations_config_from_env(env),
     }
 
 
@@ -94,6 +95,41 @@ def security_config_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         "AUDIT_RETENTION_DAYS": _positive_number(env, "AUDIT_RETENTION_DAYS", 365),
         "REDIS_SENTINELS": sentinels,
         "REDIS_SENTINEL_SERVICE": env.get("REDIS_SENTINEL_SERVICE", "mymaster"),
+    }
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _positive_number(env, name, default)
+    if value != int(value):
+        raise ConfigError(f"{name} must be a whole number, got {env.get(name)!r}")
+    return int(value)
+
+
+def operations_config_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """Scheduler, job locks, health check, logging and version (docs/DEPLOYMENT.md, docs/QUICKREF.md)."""
+    lock_backend = env.get("JOB_LOCK_BACKEND", "auto")
+    if lock_backend not in ("auto", "postgresql", "redis", "database"):
+        raise ConfigError(f"JOB_LOCK_BACKEND must be auto, postgresql, redis or database, got {lock_backend!r}")
+    log_format = env.get("LOG_FORMAT", "json")
+    if log_format not in ("json", "text"):
+        raise ConfigError(f"LOG_FORMAT must be json or text, got {log_format!r}")
+    return {
+        # Off by default: exactly one place should decide to run the scheduler (gunicorn or `scheduler run`).
+        "SCHEDULER_ENABLED": _flag(env.get("SCHEDULER_ENABLED"), False),
+        "SCHEDULER_TIMEZONE": env.get("SCHEDULER_TIMEZONE", "UTC"),
+        "SCHEDULER_MISFIRE_GRACE_SECONDS": _whole_number(env, "SCHEDULER_MISFIRE_GRACE_SECONDS", 300),
+        # Crontab syntax, five fields; days of the week as in crontab (0 or 7 = Sunday) or by name.
+        "SESSION_CLEANUP_CRON": env.get("SESSION_CLEANUP_CRON", "0 3 * * *"),
+        "STALE_DEAL_CLEANUP_CRON": env.get("STALE_DEAL_CLEANUP_CRON", "0 2 * * sun"),
+        "SESSION_CLEANUP_BATCH_SIZE": _whole_number(env, "SESSION_CLEANUP_BATCH_SIZE", 5000),
+        "JOB_RUNS_KEPT": _whole_number(env, "JOB_RUNS_KEPT", 300),
+        "JOB_LOCK_BACKEND": lock_backend,
+        "JOB_LOCK_KEY_PREFIX": env.get("JOB_LOCK_KEY_PREFIX", "dealdesk:joblock:"),
+        "HEALTH_DB_TIMEOUT_SECONDS": _positive_number(env, "HEALTH_DB_TIMEOUT_SECONDS", 1.0),
+        "HEALTH_SLOW_STORE_MS": _positive_number(env, "HEALTH_SLOW_STORE_MS", 250),
+        "LOG_FORMAT": log_format,
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
+        "APP_VERSION": env.get("APP_VERSION", "0.1.0"),
     }
 
 

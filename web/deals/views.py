@@ -12,6 +12,7 @@ from web.deal_context import session_context, store_context
 from web.errors import APIError
 from web.extensions import db
 from web.http import client_info, signed_in_user
+from web.metrics import counted_deal_select
 from web.permissions import require_visible_deal
 from web.schemas import (
     CurrentDealOut,
@@ -100,10 +101,11 @@ def delete_deal(deal_id: int) -> Response:
 @api_operation("Make a visible deal the current deal", responses={200: CurrentDealOut})
 def select_deal(deal_id: int) -> dict[str, Any]:
     user = signed_in_user()
-    deal, context = context_service.select_deal(
-        db.session, user_id=user.id, organization_id=user.organization_id, deal_id=deal_id, client=client_info()
-    )
-    store_context(context)
+    with counted_deal_select():
+        deal, context = context_service.select_deal(
+            db.session, user_id=user.id, organization_id=user.organization_id, deal_id=deal_id, client=client_info()
+        )
+        store_context(context)
     return {"current_deal": deal_json(deal)}
 
 

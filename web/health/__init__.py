@@ -1,0 +1,24 @@
+"""``GET /api/health/session``: is this instance able to serve sessions? For load balancers and operators."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from web.health.checks import dispose_health_engine, health_document, health_engine
+
+__all__ = ["bp", "dispose_health_engine", "health_document", "health_engine"]
+
+bp = Blueprint("health", __name__, url_prefix="/api/health")
+
+# Endpoints that must never open, touch or create a session (web.deal_context skips them too).
+SESSIONLESS_ENDPOINTS = frozenset({"health.session_health"})
+
+
+@bp.get("/session")
+def session_health() -> Response:
+    """No authentication, no session, nothing secret; 200 healthy or degraded, 503 unhealthy."""
+    document, status = health_document(current_app._get_current_object())  # type: ignore[attr-defined]
+    response = jsonify(document)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,158 @@
+"""Cluster-wide locks, one per job execution: whoever holds it runs, everyone else skips.
+
+* PostgreSQL: a session-level advisory lock on a connection held for the run; the
+  server releases it if the process dies.
+* Redis: redis-py's ``Lock`` (SET NX with an expiry, released by a compare-and-delete
+  script), so a killed holder's lock expires by itself.
+* Anywhere else (SQLite): a row in ``job_locks`` with an expiry; an expired row is
+  taken over.
+
+``JOB_LOCK_BACKEND`` picks one (``auto``: advisory on PostgreSQL, else Redis when the
+sessions are on Redis, else the lock row).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import uuid
+from datetime import timedelta
+from typing import Protocol
+
+import redis
+from flask import Flask
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from web.extensions import db
+from web.models import JobLock, utcnow
+
+log = logging.getLogger(__name__)
+
+LOCK_BACKENDS = ("auto", "postgresql", "redis", "database")
+
+
+class ClusterLock(Protocol):
+    def acquire(self) -> bool:
+        """Take the lock without waiting; False when someone else holds it."""
+
+    def release(self) -> None:
+        """Give the lock back (a no-op when it was lost meanwhile)."""
+
+
+def holder_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def advisory_key(name: str) -> int:
+    """A stable signed 64-bit key for ``pg_try_advisory_lock``."""
+    return int.from_bytes(hashlib.sha256(f"dealdesk:job:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+class AdvisoryLock:
+    def __init__(self, engine: Engine, name: str) -> None:
+        self.engine = engine
+        self.key = advisory_key(name)
+        self.conn: Connection | None = None
+
+    def acquire(self) -> bool:
+        # Autocommit: the lock belongs to the connection, and no transaction stays open during the run.
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            acquired = bool(conn.scalar(select(func.pg_try_advisory_lock(self.key))))
+        except Exception:
+            conn.close()
+            raise
+        if not acquired:
+            conn.close()
+            return False
+        self.conn = conn
+        return True
+
+    def release(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is None:
+            return
+        try:
+            conn.scalar(select(func.pg_advisory_unlock(self.key)))
+        except Exception:
+            # Never hand a connection that may still hold the lock back to the pool.
+            conn.invalidate()
+            log.warning("could not release advisory lock %s; connection discarded", self.key, exc_info=True)
+        finally:
+            conn.close()
+
+
+class RedisLock:
+    def __init__(self, client: redis.Redis, key: str, ttl_seconds: int) -> None:
+        self.lock = client.lock(key, timeout=ttl_seconds, blocking=False, thread_local=False)
+
+    def acquire(self) -> bool:
+        return bool(self.lock.acquire(blocking=False))
+
+    def release(self) -> None:
+        try:
+            self.lock.release()
+        except redis.exceptions.LockError:
+            log.warning("job lock %s expired before the run finished", self.lock.name)
+
+
+class RowLock:
+    def __init__(self, engine: Engine, name: str, ttl_seconds: int) -> None:
+        self.engine = engine
+        self.name = name
+        self.ttl = timedelta(seconds=ttl_seconds)
+        self.holder = holder_name()
+
+    def acquire(self) -> bool:
+        now = utcnow()
+        try:
+            with self.engine.begin() as conn:
+                # A holder that died leaves its row behind; once expired it is fair game.
+                conn.execute(delete(JobLock).where(and_(JobLock.name == self.name, JobLock.expires_at < now)))
+                conn.execute(insert(JobLock).values(name=self.name, holder=self.holder, expires_at=now + self.ttl))
+        except IntegrityError:
+            return False
+        return True
+
+    def release(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(JobLock).where(and_(JobLock.name == self.name, JobLock.holder == self.holder)))
+
+
+def lock_backend(app: Flask) -> str:
+    """The lock backend this app uses, resolving ``auto``."""
+    choice = app.config.get("JOB_LOCK_BACKEND", "auto")
+    if choice != "auto":
+        return str(choice)
+    if db.engine.dialect.name == "postgresql":
+        return "postgresql"
+    if app.config.get("SESSION_BACKEND") == "redis":
+        return "redis"
+    return "database"
+
+
+def job_lock_redis(app: Flask) -> redis.Redis:
+    """The sessions' Redis client when there is one; otherwise a fail-fast client of our own."""
+    client = app.extensions.get("dealdesk_redis") or app.extensions.get("dealdesk_job_redis")
+    if client is None:
+        from web.sessions import make_redis_client
+
+        client = make_redis_client(app.config["REDIS_URL"], float(app.config["REDIS_SOCKET_TIMEOUT"]))
+        app.extensions["dealdesk_job_redis"] = client
+    return client
+
+
+def make_lock(app: Flask, name: str, ttl_seconds: int) -> ClusterLock:
+    """The cluster-wide lock for one execution of job ``name`` (call inside an app context)."""
+    backend = lock_backend(app)
+    if backend == "postgresql":
+        return AdvisoryLock(db.engine, name)
+    if backend == "redis":
+        key = f"{app.config.get('JOB_LOCK_KEY_PREFIX', 'dealdesk:joblock:')}{name}"
+        return RedisLock(job_lock_redis(app), key, ttl_seconds)
+    if backend == "database":
+        return RowLock(db.engine, name, ttl_seconds)
+    raise ValueError(f"JOB_LOCK_BACKEND must be one of {', '.join(LOCK_BACKENDS)}, got {backend!r}")

@@ -1,0 +1,56 @@
+"""The scheduled jobs, declared in one place with stable ids.
+
+Adding a job is one entry in ``JOBS``: a stable id (it names the lock, the
+``job_runs`` rows and the metrics labels, so never rename one), the plain
+function that does the work, the config key of its cron expression and the
+default expression.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from web.jobs.cleanup import cleanup_expired_sessions, clear_stale_deals
+
+# A job body: runs inside an app context, returns the number of rows it affected,
+# and may call ``progress(rows_so_far)`` after each batch.
+Progress = Callable[[int], None]
+JobBody = Callable[..., int]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    id: str
+    run: JobBody
+    cron_setting: str
+    default_cron: str
+    description: str
+    # A cluster lock that outlives its holder (a killed process) expires after this long.
+    lock_ttl_seconds: int = 3600
+
+
+JOBS: tuple[JobSpec, ...] = (
+    JobSpec(
+        id="session_cleanup",
+        run=cleanup_expired_sessions,
+        cron_setting="SESSION_CLEANUP_CRON",
+        default_cron="0 3 * * *",
+        description="Delete expired SQL sessions and stale rows of the per-user session index",
+    ),
+    JobSpec(
+        id="stale_deal_cleanup",
+        run=clear_stale_deals,
+        cron_setting="STALE_DEAL_CLEANUP_CRON",
+        default_cron="0 2 * * sun",
+        description="Clear users.last_deal_id where the deal is deleted or no longer visible",
+    ),
+)
+
+
+def get_job(job_id: str, jobs: tuple[JobSpec, ...] = JOBS) -> JobSpec:
+    """The job with this id; ``KeyError`` names the known ids."""
+    for spec in jobs:
+        if spec.id == job_id:
+            return spec
+    raise KeyError(f"unknown job {job_id!r}; known jobs: {', '.join(spec.id for spec in jobs)}")

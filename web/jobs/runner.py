@@ -1,0 +1,121 @@
+"""One job execution: take the cluster lock, run once per tick, record it in ``job_runs``.
+
+However many schedulers fire the same tick (one per gunicorn worker, per host, plus
+a standalone ``scheduler run``), the one that gets the lock first runs the job;
+the others skip — either because the lock is held, or because, once they get it,
+``job_runs`` already has a run that started at or after this tick.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import Flask
+from sqlalchemy import Engine, delete, exists, insert, select, update
+
+from web.extensions import db
+from web.jobs.locks import make_lock
+from web.jobs.registry import JobSpec
+from web.metrics import record_job_run
+from web.models import JobRun, utcnow
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RUNS_KEPT = 300
+MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class JobResult:
+    job: str
+    status: str  # success | failed | skipped
+    rows_affected: int | None = None
+    reason: str | None = None  # why it was skipped, or the error
+
+
+def tick_already_ran(engine: Engine, job: str, tick: datetime) -> bool:
+    """True when some process already started this job at or after the tick's scheduled time."""
+    with engine.connect() as conn:
+        return bool(conn.scalar(select(exists().where(JobRun.job == job, JobRun.started_at >= tick))))
+
+
+def start_run(engine: Engine, job: str) -> int:
+    with engine.begin() as conn:
+        return int(
+            conn.execute(
+                insert(JobRun).values(job=job, started_at=utcnow(), status="running").returning(JobRun.id)
+            ).scalar_one()
+        )
+
+
+def finish_run(engine: Engine, run_id: int, *, status: str, rows: int | None = None, error: str | None = None) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            update(JobRun)
+            .where(JobRun.id == run_id)
+            .values(finished_at=utcnow(), status=status, rows_affected=rows, error=error)
+        )
+
+
+def prune_runs(engine: Engine, job: str, keep: int) -> int:
+    """Keep the newest ``keep`` rows of a job's history."""
+    oldest_kept = (
+        select(JobRun.id).where(JobRun.job == job).order_by(JobRun.id.desc()).offset(keep - 1).limit(1)
+    ).scalar_subquery()
+    with engine.begin() as conn:
+        return conn.execute(delete(JobRun).where(JobRun.job == job, JobRun.id < oldest_kept)).rowcount
+
+
+def _execute(app: Flask, spec: JobSpec, engine: Engine, progress: Callable[[int], None] | None) -> JobResult:
+    run_id = start_run(engine, spec.id)
+    try:
+        rows = spec.run(progress=progress) if progress is not None else spec.run()
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+        log.exception("job %s failed (run %s)", spec.id, run_id)
+        finish_run(engine, run_id, status="failed", error=error)
+        return JobResult(spec.id, "failed", reason=error)
+    finish_run(engine, run_id, status="success", rows=rows)
+    prune_runs(engine, spec.id, int(app.config.get("JOB_RUNS_KEPT", DEFAULT_RUNS_KEPT)))
+    return JobResult(spec.id, "success", rows_affected=rows)
+
+
+def _run_locked(app: Flask, spec: JobSpec, tick: datetime | None, progress: Callable[[int], None] | None) -> JobResult:
+    engine = db.engine
+    lock = make_lock(app, spec.id, spec.lock_ttl_seconds)
+    if not lock.acquire():
+        return JobResult(spec.id, "skipped", reason="another process holds the lock")
+    try:
+        if tick is not None and tick_already_ran(engine, spec.id, tick):
+            return JobResult(spec.id, "skipped", reason="this tick already ran")
+        return _execute(app, spec, engine, progress)
+    finally:
+        lock.release()
+
+
+def run_job(
+    app: Flask,
+    spec: JobSpec,
+    *,
+    tick: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> JobResult:
+    """Run ``spec`` once under its cluster lock; ``tick`` (the scheduled time) makes repeats of a tick skip.
+
+    Never raises for a failing job body: the failure is recorded in ``job_runs``
+    and logged, so the scheduler carries on with the next tick.
+    """
+    with app.app_context():
+        try:
+            result = _run_locked(app, spec, tick, progress)
+        except Exception as exc:
+            # The lock backend or the database is down: nothing ran, and nothing could be recorded.
+            log.error("job %s could not run: %s: %s", spec.id, type(exc).__name__, exc)
+            result = JobResult(spec.id, "failed", reason=f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS])
+    record_job_run(spec.id, result.status, time.time())
+    log.info("job %s: %s (rows=%s, reason=%s)", spec.id, result.status, result.rows_affected, result.reason)
+    return result
