@@ -16,7 +16,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from web.http import MAX_ID
 from web.models import MemberRole, Stage
@@ -53,8 +53,17 @@ class DealForm(FlaskForm):
     name = StringField("Name", filters=[_strip], validators=[DataRequired(), Length(max=200)])
     stage = SelectField("Stage", choices=STAGE_CHOICES, coerce=Stage, default=Stage.SOURCING)
     value = DecimalField(
-        "Value", places=2, default=Decimal("0"), validators=[InputRequired(), NumberRange(min=0, max=MAX_VALUE)]
+        "Value",
+        places=2,
+        default=Decimal("0"),
+        validators=[InputRequired(), NumberRange(min=0, max=MAX_VALUE, message="Enter an amount from 0 upwards.")],
     )
+
+    def validate_value(self, field: DecimalField) -> None:
+        """Cents at most: the column keeps two decimals and would round anything finer."""
+        exponent = field.data.as_tuple().exponent if field.data is not None else 0
+        if isinstance(exponent, int) and exponent < -2:
+            raise ValidationError("Use at most two decimals.")
 
 
 class MemberForm(FlaskForm):
