@@ -199,3 +199,36 @@ class ErrorDetailOut(BaseModel):
 
 class ErrorOut(ResponseModel):
     error: ErrorDetailOut
+
+
+class AccountOut(ResponseModel):
+    id: int
+    email: str
+    role: Role
+    is_active: bool
+    created_at: datetime
+
+
+class AccountListOut(ResponseModel):
+    users: list[AccountOut]
+
+
+class PasswordChangedOut(ResponseModel):
+    revoked: int = Field(description="How many other sessions of this user were signed out.")
+
+
+class SessionOut(ResponseModel):
+    id: str = Field(description="The session's public id (never the session id itself).")
+    created_at: datetime
+    last_seen_at: datetime
+    ip: str | None
+    user_agent: str | None
+    current: bool
+
+
+class SessionListOut(ResponseModel):
+    sessions: list[SessionOut]
+
+
+class RevokedOut(ResponseModel):
+    revoked: int

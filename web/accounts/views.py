@@ -8,11 +8,12 @@ from flask import Blueprint
 from flask_login import login_required
 from pydantic import Field, StrictBool, StringConstraints
 
+from web.api_spec import api_operation
 from web.errors import APIError
 from web.extensions import db
 from web.http import client_info, signed_in_user
 from web.models import Role, User
-from web.schemas import StrictModel, iso, parse_body
+from web.schemas import AccountListOut, AccountOut, PasswordChangedOut, StrictModel, iso, parse_body
 from web.services import accounts
 from web.user_sessions.views import current_session_id
 
@@ -48,12 +49,19 @@ def account_json(user: User) -> dict[str, Any]:
 
 
 @bp.get("/users")
+@api_operation("The users of the organization (admins)", responses={200: AccountListOut}, errors=(403,))
 def list_users() -> dict[str, Any]:
     users = accounts.list_organization_users(db.session, actor_id=signed_in_user().id)
     return {"users": [account_json(user) for user in users]}
 
 
 @bp.patch("/users/<id:user_id>")
+@api_operation(
+    "Change a user's role or active flag (admins; not one's own)",
+    body=UserUpdateIn,
+    responses={200: AccountOut},
+    errors=(403, 409),
+)
 def update_user(user_id: int) -> dict[str, Any]:
     changes = parse_body(UserUpdateIn).model_dump(exclude_unset=True)
     problems = {field: "May not be null." for field, value in changes.items() if value is None}
@@ -68,6 +76,12 @@ def update_user(user_id: int) -> dict[str, Any]:
 
 
 @bp.post("/auth/password")
+@api_operation(
+    "Change one's own password; other sessions are signed out",
+    body=PasswordChangeIn,
+    responses={200: PasswordChangedOut},
+    description="400 `invalid_credentials` when the current password is wrong.",
+)
 def change_password() -> dict[str, int]:
     body = parse_body(PasswordChangeIn)
     revoked = accounts.change_password(

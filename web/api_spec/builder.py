@@ -20,6 +20,7 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 IGNORED_METHODS = frozenset({"HEAD", "OPTIONS"})
 _RULE_ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\([^>]*\))?:)?(?P<name>\w+)>")
+_MAX_LENGTH = re.compile(r"\b(?:max)?length=(\d+)")
 
 ERROR_DESCRIPTIONS = {
     400: "`bad_request` (the body is not a JSON object) or `csrf_failed` (X-CSRFToken missing, wrong or "
@@ -83,7 +84,9 @@ def path_parameters(rule: Rule) -> list[dict[str, Any]]:
         elif converter == "int":
             schema = {"type": "integer", "minimum": 0}
         else:
-            schema = {"type": "string", "pattern": "^[^/]+$"}
+            schema = {"type": "string", "minLength": 1, "pattern": "^[^/]+$"}
+            if limit := _MAX_LENGTH.search(match.group(0)):
+                schema["maxLength"] = int(limit.group(1))
         parameters.append({"name": match.group("name"), "in": "path", "required": True, "schema": schema})
     return parameters
 

@@ -38,7 +38,7 @@ def csrf_token() -> dict[str, str]:
     body=LoginIn,
     responses={200: MeOut},
     auth=False,
-    errors=(401,),
+    errors=(401, 429),
 )
 def login() -> dict[str, Any]:
     body = parse_body(LoginIn)

@@ -7,11 +7,13 @@ from typing import Any
 from flask import Blueprint, Response, session
 from flask_login import login_required
 
+from web.api_spec import api_operation
 from web.deal_context import end_user_session
 from web.errors import APIError
 from web.extensions import db
 from web.http import client_info, signed_in_user
 from web.models import UserSession
+from web.schemas import RevokedOut, SessionListOut
 from web.services import sessions as session_index
 from web.sessions.base import hash_session_id
 
@@ -40,6 +42,7 @@ def session_json(row: UserSession, *, current: bool) -> dict[str, Any]:
 
 
 @bp.get("")
+@api_operation("The user's own sessions", responses={200: SessionListOut})
 def list_sessions() -> dict[str, Any]:
     rows = session_index.list_user_sessions(db.session, signed_in_user().id)
     sid = current_session_id()
@@ -47,6 +50,7 @@ def list_sessions() -> dict[str, Any]:
 
 
 @bp.delete("/<string(maxlength=32):public_id>")
+@api_operation("Sign out one of one's sessions (this one included)", responses={204: None})
 def revoke_session(public_id: str) -> Response:
     revoked = session_index.revoke_session(
         db.session, public_id=public_id, user_id=signed_in_user().id, client=client_info()
@@ -60,6 +64,7 @@ def revoke_session(public_id: str) -> Response:
 
 
 @bp.post("/revoke-others")
+@api_operation("Sign out every other session of this user", responses={200: RevokedOut})
 def revoke_other_sessions() -> dict[str, int]:
     revoked = session_index.revoke_all_sessions(
         db.session, user_id=signed_in_user().id, keep_session_id=current_session_id(), client=client_info()
