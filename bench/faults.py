@@ -1,0 +1,303 @@
+"""Faults under load through nginx: Redis stopped, PostgreSQL restarted, an instance killed.
+
+A cluster of its own (``bench.cluster``: two DealDesk instances behind nginx, its own
+Redis with an append-only file, its own PostgreSQL made with initdb so restarting it
+touches nobody else, the scheduler). 50 simulated users, each a thread with its own
+cookie jar, select a deal and read the current deal in a loop. A user whose selection
+fails retries the same selection until it succeeds (selecting is idempotent), as a
+person pressing the button again would. Meanwhile, on the plan's clock:
+
+* Redis is stopped for 10 s, then started: only 503s while it is down (no 500s), the
+  health check says unhealthy within 2 s, full service within 5 s of its return;
+* PostgreSQL is restarted: no errors for requests sent once it is back;
+* one DealDesk instance is killed with SIGKILL, then started again: nginx routes
+  around it, and nobody is signed out (no 401 at any time).
+
+At the end, for every user: the session's current deal (``GET /api/deals/current``)
+== ``users.last_deal_id`` == the last selection that user saw succeed.
+
+    .venv/bin/python -m bench.faults [--seconds 60] [--users 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import requests
+from sqlalchemy import create_engine, text
+
+from bench.cluster import Cluster, ClusterSpec
+from bench.faults_report import analyse, render
+from bench.seed import BenchUser, load_bench_users
+from web.config import normalize_database_url
+from web.services.demo import DEMO_PASSWORD
+
+REQUEST_TIMEOUT = 10.0
+SETTLE_SECONDS = 30.0
+
+
+@dataclass
+class Plan:
+    """When each fault happens, in seconds from the start of the load."""
+
+    users: int = 50
+    load_seconds: float = 60.0
+    redis_stop_at: float = 5.0
+    redis_down_seconds: float = 10.0
+    postgres_restart_at: float = 25.0
+    postgres_down_seconds: float = 3.0
+    kill_at: float = 38.0
+    instance_down_seconds: float = 5.0
+    think_seconds: float = 0.05
+
+
+@dataclass(frozen=True)
+class Call:
+    user: int
+    kind: str  # "select" | "read" | "health" | "settle" | "final"
+    started: float
+    ended: float
+    status: int  # 0: no HTTP answer (connection error, timeout)
+    deal: int | None = None  # asked for (select) or answered (read)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.zero = time.monotonic()
+
+    def now(self) -> float:
+        return time.monotonic() - self.zero
+
+
+@dataclass
+class Recorder:
+    clock: Clock
+    calls: list[Call] = field(default_factory=list)
+    events: dict[str, float] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, call: Call) -> None:
+        with self.lock:
+            self.calls.append(call)
+
+    def event(self, name: str) -> None:
+        self.events[name] = self.clock.now()
+
+
+class SimUser:
+    """One person in one browser: signs in, then selects and reads until told to stop."""
+
+    def __init__(self, index: int, base_url: str, account: BenchUser, recorder: Recorder, seed: int) -> None:
+        self.index = index
+        self.base_url = base_url
+        self.account = account
+        self.recorder = recorder
+        self.http = requests.Session()
+        self.rng = random.Random(seed)
+        self.csrf = ""
+        self.last_ok: int | None = None  # the last selection this user saw succeed
+        self.pending: int | None = None  # a selection that failed and is being retried
+        self.stale_reads = 0
+        self.final_deal: int | None = None
+
+    def sign_in(self) -> None:
+        self.csrf = self.http.get(f"{self.base_url}/api/csrf", timeout=30).json()["csrf_token"]
+        response = self.http.post(
+            f"{self.base_url}/api/auth/login",
+            json={"email": self.account.email, "password": DEMO_PASSWORD},
+            headers={"X-CSRFToken": self.csrf},
+            timeout=30,
+        )
+        response.raise_for_status()
+        deal = response.json()["current_deal"]
+        self.last_ok = deal["id"] if deal else None
+
+    def _call(self, kind: str, method: str, path: str, deal: int | None = None) -> tuple[int, dict[str, Any] | None]:
+        started = self.recorder.clock.now()
+        headers = {"X-CSRFToken": self.csrf} if method == "POST" else {}
+        try:
+            response = self.http.request(method, self.base_url + path, headers=headers, timeout=REQUEST_TIMEOUT)
+            status = response.status_code
+            body = response.json() if response.headers.get("Content-Type", "").startswith("application/json") else None
+        except (requests.RequestException, ValueError):
+            status, body = 0, None
+        answered = deal
+        if kind != "select" and status == 200 and body is not None:
+            current = body.get("current_deal")
+            answered = current["id"] if current else None
+        self.recorder.add(Call(self.index, kind, started, self.recorder.clock.now(), status, answered))
+        return status, body
+
+    def select(self, deal: int, kind: str = "select") -> bool:
+        status, body = self._call(kind, "POST", f"/api/deals/{deal}/select", deal)
+        if status == 200 and body is not None and body["current_deal"]["id"] == deal:
+            self.last_ok, self.pending = deal, None
+            return True
+        self.pending = deal
+        return False
+
+    def read(self, kind: str = "read") -> int | None:
+        status, body = self._call(kind, "GET", "/api/deals/current")
+        if status != 200 or body is None:
+            return None
+        current = body["current_deal"]
+        deal = current["id"] if current else None
+        if self.pending is None and deal != self.last_ok:
+            self.stale_reads += 1
+        return deal
+
+    def run(self, stop: threading.Event, think: float) -> None:
+        while not stop.is_set():
+            if self.pending is not None:
+                target = self.pending
+            else:
+                target = self.rng.choice([d for d in self.account.deal_ids if d != self.last_ok])
+            self.select(target)
+            self.read()
+            stop.wait(think)
+
+    def settle(self, deadline: float) -> None:
+        """After the load: retry a selection that never succeeded, then read the final state."""
+        while self.pending is not None and time.monotonic() < deadline:
+            if not self.select(self.pending, kind="settle"):
+                time.sleep(0.2)
+        status, body = self._call("final", "GET", "/api/deals/current")
+        if status == 200 and body is not None:
+            self.final_deal = body["current_deal"]["id"] if body["current_deal"] else None
+        else:
+            self.final_deal = -status  # recorded as a mismatch with its status
+
+
+def poll_health(base_url: str, recorder: Recorder, stop: threading.Event) -> None:
+    """The health check through nginx every 100 ms, as a load balancer would poll it."""
+    with requests.Session() as http:
+        while not stop.is_set():
+            started = recorder.clock.now()
+            try:
+                status = http.get(f"{base_url}/api/health/session", timeout=3).status_code
+            except requests.RequestException:
+                status = 0
+            recorder.add(Call(-1, "health", started, recorder.clock.now(), status))
+            stop.wait(0.1)
+
+
+def inject_faults(cluster: Cluster, plan: Plan, recorder: Recorder, stop: threading.Event) -> None:
+    """The plan, on the load's clock."""
+
+    def at(seconds: float) -> None:
+        stop.wait(max(0.0, seconds - recorder.clock.now()))
+
+    at(plan.redis_stop_at)
+    cluster.stop_redis()
+    recorder.event("redis_stopped")
+    at(plan.redis_stop_at + plan.redis_down_seconds)
+    cluster.start_redis()
+    recorder.event("redis_started")
+    at(plan.postgres_restart_at)
+    recorder.event("postgres_stopping")
+    cluster.stop_postgres()
+    recorder.event("postgres_stopped")
+    at(plan.postgres_restart_at + plan.postgres_down_seconds)
+    cluster.start_postgres()
+    recorder.event("postgres_started")
+    at(plan.kill_at)
+    cluster.kill_instance(2)
+    recorder.event("instance_killed")
+    at(plan.kill_at + plan.instance_down_seconds)
+    cluster.start_instance(2)
+    recorder.event("instance_started")
+
+
+def database_last_deals(cluster: Cluster, user_ids: list[int]) -> dict[int, int | None]:
+    engine = create_engine(normalize_database_url(cluster.database_url))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT id, last_deal_id FROM users WHERE id = ANY(:ids)"), {"ids": user_ids})
+            return {row.id: row.last_deal_id for row in rows}
+    finally:
+        engine.dispose()
+
+
+def run_faults(plan: Plan, name: str | None = None) -> dict[str, Any]:
+    """Bring up a cluster, run the plan under load, bring it down; returns the analysed report."""
+    cluster = Cluster(ClusterSpec(name=name or f"faults-{os.getpid()}", postgres="own", users=plan.users))
+    cluster.up()
+    try:
+        return _run_on(cluster, plan)
+    finally:
+        cluster.down()
+
+
+def _run_on(cluster: Cluster, plan: Plan) -> dict[str, Any]:
+    engine = create_engine(normalize_database_url(cluster.database_url))
+    with engine.connect() as conn:
+        accounts = load_bench_users(conn, limit=plan.users)
+    engine.dispose()
+    recorder = Recorder(Clock())
+    users = [SimUser(i, cluster.url, account, recorder, seed=i) for i, account in enumerate(accounts)]
+    for user in users:
+        user.sign_in()
+    recorder.clock = Clock()  # the load's clock starts now
+    stop_load, stop_faults = threading.Event(), threading.Event()
+    threads = [threading.Thread(target=u.run, args=(stop_load, plan.think_seconds), daemon=True) for u in users]
+    threads.append(threading.Thread(target=poll_health, args=(cluster.url, recorder, stop_load), daemon=True))
+    for thread in threads:
+        thread.start()
+    fault_error: list[BaseException] = []
+
+    def faults() -> None:
+        try:
+            inject_faults(cluster, plan, recorder, stop_faults)
+        except BaseException as exc:  # reported, and the load still stops on time
+            fault_error.append(exc)
+
+    injector = threading.Thread(target=faults, daemon=True)
+    injector.start()
+    time.sleep(max(0.0, plan.load_seconds - recorder.clock.now()))
+    injector.join(timeout=120)
+    recorder.event("load_stopped")
+    stop_load.set()
+    for thread in threads:
+        thread.join(timeout=REQUEST_TIMEOUT + 5)
+    deadline = time.monotonic() + SETTLE_SECONDS
+    for user in users:
+        user.settle(deadline)
+    in_database = database_last_deals(cluster, [u.account.id for u in users])
+    report = analyse(plan, recorder.calls, recorder.events, users, in_database)
+    report["fault_injection_error"] = repr(fault_error[0]) if fault_error else None
+    report["scheduler"] = cluster.scheduler_note
+    report["processes_alive_at_end"] = {name: info["alive"] for name, info in cluster.status().items()}
+    report["plan"] = asdict(plan)
+    report["statuses"] = dict(Counter(str(c.status) for c in recorder.calls))
+    # Every failed call, for reading the timeline afterwards (the --json file).
+    report["failed_calls"] = [asdict(c) for c in recorder.calls if c.status != 200][:2000]
+    for user in users:
+        user.http.close()
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=60.0, help="seconds of load (the faults fit in 50)")
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--json", help="also write the report to this file")
+    args = parser.parse_args(argv)
+    report = run_faults(Plan(users=args.users, load_seconds=args.seconds))
+    print(render(report))
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(report, out, indent=2)
+    return 0 if report["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

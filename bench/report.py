@@ -1,0 +1,109 @@
+"""The benchmark's table, ratios and target checks as Markdown, and their place in docs/PERFORMANCE.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench.procs import REPO
+
+DOC = REPO / "docs" / "PERFORMANCE.md"
+
+# (name, DealDesk target, baseline target, minimum ratio of req/s)
+RATIO_TARGETS = [
+    ("warm GET, Redis: DealDesk / Flask-Session defaults", "dealdesk-redis-warm", "fs-redis", 1.2),
+    ("warm GET, Redis: DealDesk / Flask-Session read-only", "dealdesk-redis-warm", "fs-redis-readonly", 0.9),
+    ("warm GET, SQL on PostgreSQL: DealDesk / Flask-Session SQLAlchemy", "dealdesk-sql-warm", "fs-sql-postgresql", 3.0),
+    ("warm GET, Redis: DealDesk / bare Flask (no session)", "dealdesk-redis-warm", "flask", None),
+    ("warm GET, Redis: DealDesk / raw WSGI hello", "dealdesk-redis-warm", "hello", None),
+]
+# (name, target, maximum p99 in ms)
+LATENCY_TARGETS = [
+    ("select p99 at 32 connections", "dealdesk-redis-select", 10.0),
+    ("health p99", "dealdesk-health", 5.0),
+]
+
+
+def ratios(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each DealDesk/baseline ratio of requests per second, with its target when the issue sets one."""
+    targets = report["targets"]
+    rows = []
+    for title, ours, theirs, minimum in RATIO_TARGETS:
+        a, b = targets.get(ours, {}), targets.get(theirs, {})
+        if "req_per_s" not in a or "req_per_s" not in b or not b["req_per_s"]:
+            continue
+        value = a["req_per_s"] / b["req_per_s"]
+        rows.append(
+            {
+                "title": title,
+                "ratio": round(value, 2),
+                "target": minimum,
+                "met": None if minimum is None else value >= minimum,
+            }
+        )
+    return rows
+
+
+def latency_checks(report: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for title, name, maximum in LATENCY_TARGETS:
+        result = report["targets"].get(name, {})
+        if "p99_ms" in result:
+            rows.append(
+                {"title": title, "p99_ms": result["p99_ms"], "target": maximum, "met": result["p99_ms"] < maximum}
+            )
+    return rows
+
+
+def _mark(met: bool | None) -> str:
+    return "" if met is None else ("met" if met else "**not met**")
+
+
+def render_markdown(report: dict[str, Any], results_path: Path | str) -> str:
+    env = report["environment"]
+    load = env["load"]
+    lines = [
+        f"Run of {report['started_at']} — `{results_path}`. Command: `.venv/bin/{report['command']}`.",
+        f"Load average (1 min) before the run {report['loadavg_before'][0]:.2f},"
+        f" after {report['loadavg_after'][0]:.2f};"
+        f" {env['cpus']} CPUs; {env['wrk']}; gunicorn {env['gunicorn']};"
+        f" wrk {load['threads']} threads x {load['connections']} connections, {load['duration_s']:g} s per target"
+        f" after a {load['warmup_s']:g} s warm-up.",
+        "",
+        "| target | req/s | p50 ms | p99 ms | errors | load avg after |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, result in report["targets"].items():
+        if "skipped" in result:
+            lines.append(f"| {result['title']} (`{name}`) | skipped: {result['skipped']} | | | | |")
+            continue
+        lines.append(
+            f"| {result['title']} (`{name}`) | {result['req_per_s']:,.0f} | {result['p50_ms']:.2f} |"
+            f" {result['p99_ms']:.2f} | {result['errors']} | {result['loadavg_after']:.2f} |"
+        )
+    lines += ["", "| ratio of req/s | value | target | |", "|---|---:|---:|---|"]
+    for row in ratios(report):
+        target = "" if row["target"] is None else f"≥ {row['target']:g}x"
+        lines.append(f"| {row['title']} | {row['ratio']:.2f}x | {target} | {_mark(row['met'])} |")
+    lines += ["", "| latency | p99 ms | target | |", "|---|---:|---:|---|"]
+    for row in latency_checks(report):
+        lines.append(f"| {row['title']} | {row['p99_ms']:.2f} | < {row['target']:g} ms | {_mark(row['met'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_block(block: str, markdown: str) -> None:
+    """Replace the generated block ``block`` of docs/PERFORMANCE.md (between its markers) with ``markdown``."""
+    begin = f"<!-- bench:{block}:begin (generated; do not edit by hand) -->"
+    end = f"<!-- bench:{block}:end -->"
+    text = DOC.read_text() if DOC.exists() else "# Performance\n"
+    if begin not in text or end not in text:
+        text = text.rstrip("\n") + f"\n\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text(f"{head}{begin}\n{markdown}{end}{tail}")
+
+
+def write_doc(report: dict[str, Any], results_path: Path | str) -> None:
+    """The benchmark run's table into docs/PERFORMANCE.md."""
+    write_block("run", render_markdown(report, results_path))
