@@ -74,6 +74,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(pytest.mark.redis)
 
 
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    return val.id if isinstance(val, Stack) else None
+
+
 @pytest.fixture(params=ALL_STACKS, ids=lambda s: s.id)
 def stack(request: pytest.FixtureRequest) -> Stack:
     """Every stack by default; narrow with ``@pytest.mark.parametrize("stack", [...], indirect=True)``."""

@@ -1,0 +1,67 @@
+"""Configuration from the environment, and the checks made at start-up."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from web import create_app
+from web.config import ConfigError, build_config, normalize_database_url
+
+
+def test_production_refuses_to_start_without_secret_key():
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        build_config(env={"APP_ENV": "production"})
+
+
+def test_production_cookies_are_secure_by_default():
+    config = build_config(env={"APP_ENV": "production", "SECRET_KEY": "k" * 40})
+    assert config["SESSION_COOKIE_SECURE"] is True
+    assert build_config(env={})["SESSION_COOKIE_SECURE"] is False
+
+
+@pytest.mark.parametrize(
+    "url,expected",
+    [
+        ("postgresql://u:p@db:5432/deals", "postgresql+psycopg2://u:p@db:5432/deals"),
+        ("postgres://db/deals", "postgresql+psycopg2://db/deals"),
+        ("postgresql+psycopg2://db/deals", "postgresql+psycopg2://db/deals"),
+        ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+    ],
+)
+def test_database_url_names_the_installed_driver(url, expected):
+    assert normalize_database_url(url) == expected
+    assert build_config(env={"DATABASE_URL": url})["SQLALCHEMY_DATABASE_URI"] == expected
+
+
+@pytest.mark.parametrize(
+    "env,message",
+    [
+        ({"SESSION_BACKEND": "memcached"}, "SESSION_BACKEND"),
+        ({"APP_ENV": "staging"}, "APP_ENV"),
+        ({"SESSION_LIFETIME_HOURS": "soon"}, "SESSION_LIFETIME_HOURS"),
+        ({"SESSION_LIFETIME_HOURS": "-1"}, "SESSION_LIFETIME_HOURS"),
+    ],
+)
+def test_bad_settings_fail_at_start_up_with_a_clear_message(env, message):
+    with pytest.raises(ConfigError, match=message):
+        build_config(env=env)
+
+
+def test_session_lifetime_from_hours():
+    assert build_config(env={"SESSION_LIFETIME_HOURS": "1.5"})["PERMANENT_SESSION_LIFETIME"] == timedelta(minutes=90)
+
+
+def test_engine_options_per_dialect():
+    postgres = build_config(env={"DATABASE_URL": "postgresql://db/x"})["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert postgres["pool_pre_ping"] is True and postgres["pool_recycle"] > 0 and postgres["pool_size"] > 0
+    memory = build_config(env={"DATABASE_URL": "sqlite://"})["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert memory["poolclass"].__name__ == "StaticPool"
+
+
+def test_app_builds_without_connecting(tmp_path):
+    # Nothing connects while the app is built: a database that does not exist yet is fine.
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'absent.db'}", "APP_ENV": "test"})
+    assert app.config["SESSION_BACKEND"] == "sqlalchemy"
+    assert not (tmp_path / "absent.db").exists()
