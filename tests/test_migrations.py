@@ -11,7 +11,10 @@ from tests.conftest import POSTGRES_SQL, SQLITE_SQL
 from web.extensions import db
 
 # SQLite cannot reflect the expression index on lower(email); SQLAlchemy says so with a warning.
-SQLITE_REFLECTION = pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+SQLITE_REFLECTION = pytest.mark.filterwarnings(
+    "ignore:Skipped unsupported reflection of expression-based index",
+    "ignore:autogenerate skipping metadata-specified expression-based index",
+)
 
 
 @SQLITE_REFLECTION
