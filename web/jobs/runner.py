@@ -3,7 +3,7 @@
 However many schedulers fire the same tick (one per gunicorn worker, per host, plus
 a standalone ``scheduler run``), the one that gets the lock first runs the job;
 the others skip — either because the lock is held, or because, once they get it,
-``job_runs`` already has a run that started at or after this tick.
+the tick has been claimed already (a ``job_locks`` row named after job and tick).
 """
 
 from __future__ import annotations
@@ -12,21 +12,24 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import Engine, delete, exists, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from web.extensions import db
-from web.jobs.locks import make_lock
+from web.jobs.locks import holder_name, make_lock
 from web.jobs.registry import JobSpec
 from web.metrics import record_job_run
-from web.models import JobRun, utcnow
+from web.models import JobLock, JobRun, utcnow
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RUNS_KEPT = 300
 MAX_ERROR_CHARS = 2000
+# A tick's claim outlives the latest moment any scheduler could still fire that tick.
+CLAIM_TTL = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -37,19 +40,38 @@ class JobResult:
     reason: str | None = None  # why it was skipped, or the error
 
 
-def tick_already_ran(engine: Engine, job: str, tick: datetime) -> bool:
-    """True when some process already started this job at or after the tick's scheduled time."""
-    with engine.connect() as conn:
-        return bool(conn.scalar(select(exists().where(JobRun.job == job, JobRun.started_at >= tick))))
+def tick_claim_name(job: str, tick: datetime) -> str:
+    return f"{job}@{tick.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%f}"
 
 
-def start_run(engine: Engine, job: str) -> int:
-    with engine.begin() as conn:
-        return int(
-            conn.execute(
-                insert(JobRun).values(job=job, started_at=utcnow(), status="running").returning(JobRun.id)
-            ).scalar_one()
-        )
+def start_run(
+    engine: Engine, job: str, *, tick: datetime | None = None, claim_ttl: timedelta = CLAIM_TTL
+) -> int | None:
+    """Record a new run; for a scheduled tick, first claim the tick. None when the tick was claimed already.
+
+    The claim is a ``job_locks`` row named after the job and the tick, inserted in the
+    same transaction as the run: the primary key lets one process in the cluster have
+    it, on every database. Expired claims are swept on the way.
+    """
+    now = utcnow()
+    try:
+        with engine.begin() as conn:
+            if tick is not None:
+                conn.execute(
+                    delete(JobLock).where(JobLock.name.startswith(f"{job}@", autoescape=True), JobLock.expires_at < now)
+                )
+                conn.execute(
+                    insert(JobLock).values(
+                        name=tick_claim_name(job, tick), holder=holder_name(), expires_at=tick + claim_ttl
+                    )
+                )
+            return int(
+                conn.execute(
+                    insert(JobRun).values(job=job, started_at=now, status="running").returning(JobRun.id)
+                ).scalar_one()
+            )
+    except IntegrityError:
+        return None
 
 
 def finish_run(engine: Engine, run_id: int, *, status: str, rows: int | None = None, error: str | None = None) -> None:
@@ -70,8 +92,9 @@ def prune_runs(engine: Engine, job: str, keep: int) -> int:
         return conn.execute(delete(JobRun).where(JobRun.job == job, JobRun.id < oldest_kept)).rowcount
 
 
-def _execute(app: Flask, spec: JobSpec, engine: Engine, progress: Callable[[int], None] | None) -> JobResult:
-    run_id = start_run(engine, spec.id)
+def _execute(
+    app: Flask, spec: JobSpec, engine: Engine, run_id: int, progress: Callable[[int], None] | None
+) -> JobResult:
     try:
         rows = spec.run(progress=progress) if progress is not None else spec.run()
     except Exception as exc:
@@ -90,9 +113,10 @@ def _run_locked(app: Flask, spec: JobSpec, tick: datetime | None, progress: Call
     if not lock.acquire():
         return JobResult(spec.id, "skipped", reason="another process holds the lock")
     try:
-        if tick is not None and tick_already_ran(engine, spec.id, tick):
+        run_id = start_run(engine, spec.id, tick=tick)
+        if run_id is None:
             return JobResult(spec.id, "skipped", reason="this tick already ran")
-        return _execute(app, spec, engine, progress)
+        return _execute(app, spec, engine, run_id, progress)
     finally:
         lock.release()
 
