@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export FLASK_APP := web
 
-.PHONY: install run test lint format clean
+.PHONY: install run test lint format clean bench faults cluster-up cluster-down
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,15 +25,36 @@ run: install
 test: install
 	@# The browser tests drive Debian's Chromium: CI installs it, a run by hand without it skips them.
 	if [ "$${CI:-}" = "true" ] && ! command -v chromium >/dev/null 2>&1; then bash scripts/install-chromium.sh; fi
+	@# The cluster fault test (tests/test_cluster_faults.py) needs Debian's nginx: CI installs it too.
+	if [ "$${CI:-}" = "true" ] && ! PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null 2>&1; then bash bench/install-tools.sh; fi
 	$(BIN)/python -m pytest -n auto -q
 
 lint: install
-	$(BIN)/ruff check web tests migrations wsgi.py gunicorn.conf.py
-	$(BIN)/ruff format --check web tests migrations/env.py wsgi.py gunicorn.conf.py
+	$(BIN)/ruff check web tests bench migrations wsgi.py gunicorn.conf.py
+	$(BIN)/ruff format --check web tests bench migrations/env.py wsgi.py gunicorn.conf.py
 
 format: install
-	$(BIN)/ruff check --fix web tests migrations wsgi.py gunicorn.conf.py
-	$(BIN)/ruff format web tests migrations/env.py wsgi.py gunicorn.conf.py
+	$(BIN)/ruff check --fix web tests bench migrations wsgi.py gunicorn.conf.py
+	$(BIN)/ruff format web tests bench migrations/env.py wsgi.py gunicorn.conf.py
+
+# Performance (docs/PERFORMANCE.md): the restore hook's micro-benchmark, then every wrk target in one run.
+# BENCH_ARGS=--write-doc puts the table into docs/PERFORMANCE.md.
+bench: install
+	bash bench/install-tools.sh
+	$(BIN)/python -m pytest bench/test_restore_hook_bench.py --benchmark-only -q
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# The fault run: 60 s of load through nginx while Redis, PostgreSQL and an instance fail.
+faults: install
+	bash bench/install-tools.sh
+	$(BIN)/python -m bench.faults
+
+# A production-shaped cluster on loopback (bench/cluster.py); `make cluster-down` stops it by pid.
+cluster-up: install
+	$(BIN)/python -m bench.cluster up
+
+cluster-down:
+	$(BIN)/python -m bench.cluster down
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

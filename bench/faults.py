@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sys
 import threading
 import time
@@ -231,10 +232,16 @@ def run_faults(plan: Plan, name: str | None = None) -> dict[str, Any]:
     """Bring up a cluster, run the plan under load, bring it down; returns the analysed report."""
     cluster = Cluster(ClusterSpec(name=name or f"faults-{os.getpid()}", postgres="own", users=plan.users))
     cluster.up()
+    report: dict[str, Any] = {"passed": False}
     try:
-        return _run_on(cluster, plan)
+        report = _run_on(cluster, plan)
+        return report
     finally:
         cluster.down()
+        if report["passed"]:  # keep the logs and data of a failed run for reading
+            shutil.rmtree(cluster.run_dir, ignore_errors=True)
+        else:
+            print(f"fault run: logs kept in {cluster.run_dir}", file=sys.stderr)
 
 
 def _run_on(cluster: Cluster, plan: Plan) -> dict[str, Any]:

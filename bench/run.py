@@ -29,7 +29,7 @@ from typing import Any
 import requests
 from sqlalchemy import create_engine
 
-from bench import pools, procs
+from bench import counters, pools, procs
 from bench.cluster import Cluster, ClusterSpec, ensure_tools
 from bench.procs import LOOPBACK, REPO, VENV_BIN
 from bench.report import render_markdown, write_doc
@@ -211,6 +211,16 @@ class Bench:
             procs.stop(proc.pid)
             self._popen.poll()
 
+    def store_counters(self, target: Target) -> counters.Counters:
+        """The stores' counters; the PostgreSQL ones for the database this target uses, if any."""
+        if target.app in ("dealdesk", "nginx"):
+            database: str | None = self.cluster.spec.database
+        elif target.env.get("_SQL") == "postgresql":
+            database = self.baseline_pg_url.rsplit("/", 1)[1]
+        else:
+            database = None
+        return counters.read_counters(self.cluster.redis_url, self.cluster.admin_url, database)
+
     def _measure_at(self, target: Target, url: str) -> dict[str, Any]:
         check = probe(url, target)
         if check is not None:
@@ -223,8 +233,13 @@ class Bench:
         else:
             pool_file = self.pool(target, url)
             warmup = wrk(url, target, self.load, self.load.warmup, pool_file, tally=True)
+        counters.settle()
+        before = self.store_counters(target)
         started = time.time()
-        result = summarize(wrk(url, target, self.load, self.load.duration, pool_file))
+        raw = wrk(url, target, self.load, self.load.duration, pool_file)
+        counters.settle()
+        result = summarize(raw)
+        result.update(counters.per_request(before, self.store_counters(target), raw["requests"]))
         result["warmup_statuses"] = merge_tallies(warmup)
         result["loadavg_after"] = os.getloadavg()[0]
         result["started_at"] = datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds")
