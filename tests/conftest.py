@@ -331,3 +331,88 @@ def count_queries(app: Flask) -> Callable[[], Any]:
             event.remove(engine, "before_cursor_execute", record)
 
     return counting
+
+
+# --- Operations: servers started by tests, health engines (issue 4) --------------------------
+
+
+@pytest.fixture(autouse=True)
+def _close_health_connections() -> Iterator[None]:
+    """The health check keeps its own small pool per app; close it after each test."""
+    yield
+    from web.health import close_health_connections
+
+    close_health_connections()
+
+
+@dataclass
+class RedisServer:
+    """A redis-server of our own on a spare loopback port, stopped and restarted by pid."""
+
+    port: int
+    workdir: str
+    process: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> None:
+        import subprocess
+        import time
+
+        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(
+            [*argv, "--dir", self.workdir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2, socket_timeout=0.2)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return
+                except redis.exceptions.RedisError:
+                    if time.monotonic() > deadline or self.process.poll() is not None:
+                        raise
+                    time.sleep(0.05)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """SIGKILL: the store dies as in a crash (no persistence: its sessions are gone)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def freeze(self) -> None:
+        """SIGSTOP: the server still accepts connections but never answers (a hung or partitioned host)."""
+        import signal
+
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        import signal
+
+        self.process.send_signal(signal.SIGCONT)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Any) -> Iterator[RedisServer]:
+    """A private redis-server, always stopped at the end (``SIGCONT`` first, in case a test froze it)."""
+    import shutil
+    import socket
+
+    if shutil.which("redis-server") is None:
+        require_server("redis-server", "the redis-server binary is not installed")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = RedisServer(port=port, workdir=str(tmp_path))
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.process is not None and server.process.poll() is None:
+            server.thaw()
+        server.stop()

@@ -106,6 +106,7 @@ def register_operations(app: Flask) -> None:
 
     app.register_blueprint(health.bp)
     register_metrics(app)
+    app.session_interface.sessionless_paths = health.SESSIONLESS_PATHS  # type: ignore[attr-defined]
 
 
 def register_error_handlers(app: Flask) -> None:

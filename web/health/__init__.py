@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from web.health.checks import dispose_health_engine, health_document, health_engine
+from web.health.checks import close_health_connections, health_document, health_engine
 
-__all__ = ["bp", "dispose_health_engine", "health_document", "health_engine"]
+__all__ = ["SESSIONLESS_PATHS", "bp", "close_health_connections", "health_document", "health_engine"]
 
 bp = Blueprint("health", __name__, url_prefix="/api/health")
 
-# Endpoints that must never open, touch or create a session (web.deal_context skips them too).
-SESSIONLESS_ENDPOINTS = frozenset({"health.session_health"})
+# Paths that never load, touch or create a session, cookie or not (see MergingSessionInterface).
+SESSIONLESS_PATHS = frozenset({"/api/health/session", "/metrics"})
 
 
 @bp.get("/session")

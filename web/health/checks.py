@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 ENGINE_KEY = "dealdesk_health_engine"
 PROBE_TTL_SECONDS = 10
 PROBE_VALUE = b"dealdesk-health-probe"
+_built_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 @dataclass(frozen=True)
@@ -55,10 +57,12 @@ def _build_health_engine(app: Flask) -> Engine:
     if url.drivername.startswith("sqlite"):
         if url.database in (None, "", ":memory:"):
             return db.engine  # one shared in-memory database: only the app's own engine sees it
-        return create_engine(
+        engine = create_engine(
             url, isolation_level="AUTOCOMMIT", connect_args={"timeout": timeout, "check_same_thread": False}
         )
-    return create_engine(
+        _built_engines.add(engine)
+        return engine
+    engine = create_engine(
         url,
         isolation_level="AUTOCOMMIT",
         pool_size=1,
@@ -71,6 +75,8 @@ def _build_health_engine(app: Flask) -> Engine:
             "options": f"-c statement_timeout={int(timeout * 1000)} -c lock_timeout={int(timeout * 500)}",
         },
     )
+    _built_engines.add(engine)
+    return engine
 
 
 def health_engine(app: Flask) -> Engine:
@@ -81,11 +87,9 @@ def health_engine(app: Flask) -> Engine:
     return engine
 
 
-def dispose_health_engine(app: Flask) -> None:
-    from web.extensions import db
-
-    engine = app.extensions.pop(ENGINE_KEY, None)
-    if engine is not None and engine is not db.engine:
+def close_health_connections() -> None:
+    """Close the pooled connections of every health engine in this process (tests call it between tests)."""
+    for engine in list(_built_engines):
         engine.dispose()
 
 

@@ -139,6 +139,9 @@ class MergingSessionInterface(ServerSideSessionInterface):
 
     session_class = DealDeskSession
     ttl = True  # expiry is handled by the store or the cleanup job, not per request
+    # Paths that never load, touch or create a session, even when a cookie comes along
+    # (the health check and /metrics, polled every second); set by web.register_operations.
+    sessionless_paths: frozenset[str] = frozenset()
 
     def __init__(self, app: Flask, *, key_prefix: str, touch_interval: float) -> None:
         # Called directly: a backend subclass's own Flask-Session parent would build its own client.
@@ -207,7 +210,7 @@ class MergingSessionInterface(ServerSideSessionInterface):
 
     def open_session(self, app: Flask, request: Request) -> DealDeskSession:
         sid = request.cookies.get(self.get_cookie_name(app))
-        if not sid or not _valid_sid(sid):
+        if not sid or not _valid_sid(sid) or request.path in self.sessionless_paths:
             return self.new_session()
         try:
             loaded = self.load_from_store(self._get_store_id(sid))
