@@ -1,0 +1,108 @@
+"""Every main page at desktop and phone width: it renders, nothing overflows sideways, and a screenshot.
+
+The screenshots go to pytest's temporary directory; with ``UPDATE_SCREENSHOTS=1``
+they replace the ones in docs/img that README.md shows:
+
+    UPDATE_SCREENSHOTS=1 .venv/bin/python -m pytest tests/browser/test_screenshots.py
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import BrowserSession
+from tests.conftest import SQLITE_SQL
+from web.extensions import db
+from web.models import MemberRole
+from web.services.audit import ClientInfo
+from web.services.deals import add_member, update_deal
+from web.services.notes import add_note
+
+pytestmark = pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True, ids=lambda s: s.id)
+
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+VIEWPORTS = {
+    "desktop": {"viewport": {"width": 1280, "height": 800}},
+    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
+}
+DESKTOP_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36"
+PHONE_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/18.0 Mobile/15E148 Safari/604.1"
+)
+
+
+def screenshot_dir(tmp_path: Path) -> Path:
+    return DOCS_IMG if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+
+
+def prepare_demo_activity(app: Flask, demo: dict[str, int]) -> None:
+    """A deal with members and notes, so the pages show what they are for."""
+    client = ClientInfo(ip="127.0.0.1", user_agent="seed")
+    with app.app_context():
+        deal_id = demo["northwind"]
+        add_member(db.session, user_id=demo["alice"], deal_id=deal_id, member_user_id=demo["bob"],
+                   role=MemberRole.EDITOR, client=client)  # fmt: skip
+        add_member(db.session, user_id=demo["alice"], deal_id=deal_id, member_user_id=demo["dave"],
+                   role=MemberRole.VIEWER, client=client)  # fmt: skip
+        update_deal(db.session, user_id=demo["alice"], deal_id=deal_id,
+                    changes={"value": Decimal("12750000.00")}, client=client)  # fmt: skip
+        for author, body in [
+            (demo["bob"], "Management presentation moved to Thursday 10:00."),
+            (demo["alice"], "Lender term sheets due end of month; two banks still in."),
+            (demo["bob"], "Data room: customer contracts uploaded, IT diligence pending."),
+        ]:
+            add_note(db.session, user_id=author, deal_id=deal_id, body=body, client=client)
+        db.session.remove()
+
+
+def assert_fits(page: Page, name: str) -> None:
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{name} is {overflow}px wider than the viewport"
+
+
+def capture(page: Page, directory: Path, name: str, width: str) -> None:
+    expect(page.locator("main")).to_be_visible()
+    assert_fits(page, name)
+    page.screenshot(path=str(directory / f"{name}-{width}.png"), full_page=True)
+
+
+@pytest.mark.parametrize("width", list(VIEWPORTS))
+def test_main_pages_render_at_desktop_and_phone_width(app, demo, open_context, tmp_path, width):
+    prepare_demo_activity(app, demo)
+    directory = screenshot_dir(tmp_path)
+    other_device: BrowserSession = open_context(user_agent=PHONE_UA if width == "desktop" else DESKTOP_UA)
+    other_device.sign_in(other_device.new_page(), "alice")
+    browser: BrowserSession = open_context(
+        user_agent=DESKTOP_UA if width == "desktop" else PHONE_UA, **VIEWPORTS[width]
+    )
+    page = browser.new_page()
+
+    page.goto("/login")
+    capture(page, directory, "login", width)
+    browser.sign_in(page, "alice")
+    capture(page, directory, "home-no-deal", width)
+
+    page.get_by_label("Current deal").select_option(label="Northwind Logistics buyout")
+    page.get_by_role("button", name="Switch").click()
+    expect(page.locator("h1.current-deal")).to_have_text("Northwind Logistics buyout")
+    capture(page, directory, "home", width)
+
+    page.goto("/deals")
+    capture(page, directory, "deals", width)
+    page.goto(f"/deals/{demo['northwind']}")
+    capture(page, directory, "deal", width)
+    page.goto("/settings/sessions")
+    expect(page.locator(".session")).to_have_count(2)
+    capture(page, directory, "sessions", width)
+    page.goto("/admin/users")
+    capture(page, directory, "admin-users", width)
+    page.goto("/deals/999999")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
+    capture(page, directory, "error-404", width)
