@@ -83,4 +83,4 @@ class MemberRoleForm(FlaskForm):
 
 
 class NoteForm(FlaskForm):
-    body = TextAreaField("Note", filters=[_strip], validators=[DataRequired(), Length(max=NOTE_MAX_LENGTH)])
+    body = TextAreaField("New note", filters=[_strip], validators=[DataRequired(), Length(max=NOTE_MAX_LENGTH)])
