@@ -29,8 +29,8 @@ from sqlalchemy.exc import DBAPIError
 from web.jobs.registry import JOBS
 from web.jobs.scheduler import job_period
 from web.jobs.status import JobStatus, job_statuses
-from web.metrics import SESSION_STORE_ERRORS
 from web.models import SessionRecord, utcnow
+from web.sessions.base import report_store_failure, report_store_recovered
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +141,11 @@ def check_session_store(app: Flask) -> Check:
     try:
         ok = bool(probe())
     except Exception as exc:
-        SESSION_STORE_ERRORS.labels(operation="health").inc()
-        log.warning("health: session store probe failed: %s: %s", type(exc).__name__, exc)
+        # Logged once per incident, like a failed session load (the health check runs every second).
+        report_store_failure("health", exc)
         ok = False
+    else:
+        report_store_recovered()
     return Check(ok, (time.perf_counter() - started) * 1000)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 import redis
-from flask import Flask
+from flask import Flask, Response
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
@@ -15,6 +15,7 @@ from web.sessions.base import (
     DealDeskSession,
     MergingSessionInterface,
     SessionStoreError,
+    report_store_failure,
     session_store_unavailable_response,
 )
 
@@ -63,6 +64,10 @@ class ServerSessions:
         interface.expiry_listeners.append(index_activity_listener())
         app.session_interface = interface
         app.before_request(reject_when_store_unavailable)
+        # Views reach the store too (sign-in's regenerate and first write, sign-out, revocations):
+        # a store that dies mid-request must give the same 503 there, not a 500.
+        for error in (*interface.store_errors(), SessionStoreError):
+            app.register_error_handler(error, store_failure_in_view)
 
 
 def index_activity_listener() -> Callable[[str, datetime], None]:
@@ -74,6 +79,15 @@ def index_activity_listener() -> Callable[[str, datetime], None]:
         record_activity(db.engine, sid_hash, expires_at)
 
     return listener
+
+
+def store_failure_in_view(exc: Exception) -> Response:
+    """A store call made inside a view failed: answered like a failed load or save."""
+    from web.extensions import db
+
+    report_store_failure("view", exc)
+    db.session.rollback()
+    return session_store_unavailable_response()
 
 
 def reject_when_store_unavailable():  # type: ignore[no-untyped-def]

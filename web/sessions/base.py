@@ -219,6 +219,7 @@ class MergingSessionInterface(ServerSideSessionInterface):
             session = self.new_session()
             session.store_unavailable = True
             return session
+        report_store_recovered()  # the store answered, even if the session is gone (a restarted Redis)
         if loaded is None:
             return self.new_session()
         raw, remaining = loaded
@@ -227,7 +228,6 @@ class MergingSessionInterface(ServerSideSessionInterface):
         except msgspec.DecodeError:
             log.warning("discarding a stored session that does not decode")
             return self.new_session()
-        report_store_recovered()
         return self.session_class(data, sid=sid, original=original, stored_ttl=remaining)
 
     def regenerate(self, session: DealDeskSession) -> None:  # type: ignore[override]

@@ -1,0 +1,164 @@
+"""A dead or hung Redis: clear 503s in bounded time, one log line per incident, recovery by itself,
+and no selection lost (``users.last_deal_id`` and auto-restore bring it back).
+
+Each test runs its own redis-server on a spare loopback port (the ``redis_server``
+fixture) and kills, freezes or restarts it by pid. The time bounds asserted here
+are generous ceilings against hanging (redis-py's defaults would take tens of
+seconds), not speed targets; the measured figures are in docs/QUICKREF.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask, request
+
+from tests.conftest import POSTGRES_REDIS, SQLITE_REDIS, ApiClient, RedisServer, StackSettings
+
+pytestmark = pytest.mark.parametrize("stack", [SQLITE_REDIS, POSTGRES_REDIS], indirect=True)
+
+DEAD_CEILING_SECONDS = 3.0  # connection refused: expected well under 0.1 s
+HUNG_CEILING_SECONDS = 5.0  # SIGSTOPped server: two 0.5 s socket timeouts, about 1 s
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def messages(self, level: int) -> list[str]:
+        return [r.getMessage() for r in self.records if r.levelno == level]
+
+
+@pytest.fixture
+def store_log() -> Iterator[Records]:
+    handler = Records()
+    logger = logging.getLogger("web.sessions.base")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+
+
+@pytest.fixture
+def outage_app(app: Flask, demo: dict[str, int], stack_settings: StackSettings, redis_server: RedisServer) -> Flask:
+    """An instance whose sessions live on the test's own redis-server."""
+    from web.sessions import base
+
+    base.report_store_recovered()  # start from "store up", whatever an earlier test left behind
+    return stack_settings.make_app(REDIS_URL=redis_server.url)
+
+
+def timed(call):  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    result = call()
+    return result, time.perf_counter() - started
+
+
+def assert_unavailable(response, *, api: bool = True) -> None:  # type: ignore[no-untyped-def]
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert response.headers["Retry-After"] == "5"
+    assert "Set-Cookie" not in response.headers
+    if api:
+        assert response.get_json()["error"]["code"] == "session_store_unavailable"
+    else:
+        assert response.mimetype == "text/plain"
+
+
+def test_dead_redis_answers_503_quickly_and_recovers_with_the_selection(outage_app, demo, redis_server, store_log):
+    alice = ApiClient(outage_app.test_client())
+    alice.login("alice")
+    assert alice.post(f"/api/deals/{demo['northwind']}/select").status_code == 200
+    csrf = alice.csrf
+
+    redis_server.stop()
+    response, elapsed = timed(lambda: alice.get("/api/deals/current"))
+    assert_unavailable(response)
+    assert elapsed < DEAD_CEILING_SECONDS
+    assert_unavailable(alice.get("/"), api=False)
+    assert_unavailable(alice.client.post("/api/deals/current", headers={"X-CSRFToken": csrf}))
+    newcomer = ApiClient(outage_app.test_client())
+    assert_unavailable(newcomer.client.get("/api/csrf"))
+    health, elapsed = timed(lambda: outage_app.test_client().get("/api/health/session"))
+    assert health.status_code == 503 and health.get_json()["status"] == "unhealthy"
+    assert health.get_json()["checks"]["session_store"]["ok"] is False
+    assert elapsed < DEAD_CEILING_SECONDS
+    errors = store_log.messages(logging.ERROR)
+    assert len(errors) == 1, errors  # once per incident, with its cause
+    assert "ConnectionError" in errors[0]
+
+    redis_server.start()  # a fresh, empty server: every session is gone
+    assert outage_app.test_client().get("/api/health/session").status_code == 200
+    assert alice.get("/api/deals/current").status_code == 401  # signed out, not an error
+    alice.login("alice")
+    assert alice.current_deal_id() == demo["northwind"]  # restored from users.last_deal_id
+    assert any("available again" in message for message in store_log.messages(logging.WARNING))
+
+
+def test_store_dying_during_sign_in_is_a_503_not_a_500(stack_settings, app, demo, redis_server):
+    # The session loaded fine; the store dies before sign-in writes the new session (in the view).
+    flaky = stack_settings.make_app(REDIS_URL=redis_server.url)
+
+    @flaky.before_request
+    def kill_store_after_the_load():  # type: ignore[no-untyped-def]
+        if request.headers.get("X-Test-Kill-Store"):
+            redis_server.stop()
+
+    browser = ApiClient(flaky.test_client())
+    response = browser.post(
+        "/api/auth/login",
+        json={"email": "alice@acme.test", "password": "demo-password"},
+        headers={"X-Test-Kill-Store": "1"},
+    )
+    assert_unavailable(response)
+    redis_server.start()
+    browser.login("alice")
+    assert browser.get("/api/me").status_code == 200
+
+
+def test_hung_redis_answers_503_in_bounded_time_and_the_session_survives(outage_app, demo, redis_server):
+    bob = ApiClient(outage_app.test_client())
+    bob.login("bob")
+    assert bob.post(f"/api/deals/{demo['tailspin']}/select").status_code == 200
+
+    redis_server.freeze()
+    try:
+        response, elapsed = timed(lambda: bob.get("/api/deals/current"))
+        assert_unavailable(response)
+        assert elapsed < HUNG_CEILING_SECONDS
+        health, elapsed = timed(lambda: outage_app.test_client().get("/api/health/session"))
+        assert health.status_code == 503
+        assert elapsed < HUNG_CEILING_SECONDS
+    finally:
+        redis_server.thaw()
+
+    # The server kept its data: the same session carries on, nothing to restore.
+    assert bob.current_deal_id() == demo["tailspin"]
+    assert outage_app.test_client().get("/api/health/session").get_json()["status"] in {"healthy", "degraded"}
+
+
+def test_a_failed_save_is_a_503_and_the_selection_still_holds(stack_settings, app, demo, redis_server):
+    # Its own instance: the hook that kills the store must be registered before the first request.
+    flaky = stack_settings.make_app(REDIS_URL=redis_server.url)
+
+    @flaky.after_request
+    def kill_store_before_the_save(response):  # type: ignore[no-untyped-def]
+        if request.headers.get("X-Test-Kill-Store"):
+            redis_server.stop()
+        return response
+
+    dave = ApiClient(flaky.test_client())
+    dave.login("dave")
+    response = dave.post(f"/api/deals/{demo['woodgrove']}/select", headers={"X-Test-Kill-Store": "1"})
+    assert_unavailable(response)
+
+    redis_server.start()
+    dave.login("dave")
+    assert dave.current_deal_id() == demo["woodgrove"]
