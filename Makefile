@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export FLASK_APP := web
 
-.PHONY: install run test lint format clean bench faults cluster-up cluster-down
+.PHONY: install run test lint format clean bench faults cluster-up cluster-down fuzz sentinel
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,8 @@ test: install
 	if [ "$${CI:-}" = "true" ] && ! command -v chromium >/dev/null 2>&1; then bash scripts/install-chromium.sh; fi
 	@# The cluster fault test (tests/test_cluster_faults.py) needs Debian's nginx: CI installs it too.
 	if [ "$${CI:-}" = "true" ] && ! PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null 2>&1; then bash bench/install-tools.sh; fi
+	@# The Sentinel failover test (tests/test_sentinel.py) prefers Debian's redis-sentinel (redis-server --sentinel otherwise).
+	if [ "$${CI:-}" = "true" ] && ! command -v redis-sentinel >/dev/null 2>&1; then bash scripts/install-redis-sentinel.sh; fi
 	$(BIN)/python -m pytest -n auto -q
 
 lint: install
@@ -36,6 +38,15 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix web tests bench migrations wsgi.py gunicorn.conf.py
 	$(BIN)/ruff format web tests bench migrations/env.py wsgi.py gunicorn.conf.py
+
+# The schemathesis run alone (also part of `make test`): every /api operation against a live server.
+# FUZZ_EXAMPLES=N changes the examples per operation (default 200 positive + 100 negative).
+fuzz: install
+	$(BIN)/python -m pytest -n 2 -q -m fuzz tests/test_fuzz.py
+
+# The Redis Sentinel failover test alone (also part of `make test`).
+sentinel: install
+	$(BIN)/python -m pytest -q -m sentinel -s tests/test_sentinel.py
 
 # Performance (docs/PERFORMANCE.md): the restore hook's micro-benchmark, then every wrk target in one run.
 # BENCH_ARGS=--write-doc puts the table into docs/PERFORMANCE.md.

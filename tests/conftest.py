@@ -333,6 +333,14 @@ def count_queries(app: Flask) -> Callable[[], Any]:
     return counting
 
 
+# --- Security, contract and failover tests (issue 7) ---------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "fuzz: schemathesis against a live server (make fuzz)")
+    config.addinivalue_line("markers", "sentinel: Redis Sentinel failover with real redis-server processes")
+
+
 # --- Operations: servers started by tests, health engines (issue 4) --------------------------
 
 

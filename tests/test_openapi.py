@@ -207,3 +207,15 @@ def test_main_flows_match_the_description(app, demo, recording, exchanges):
         if not path.startswith("/api/health")
     }
     assert described - exercised == set(), "operations the flows never exercised"
+
+
+@pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
+def test_out_of_range_ids_are_not_found_for_every_method(api, demo):
+    """Found by the fuzz run: Werkzeug answered 405 when a converter rejected the id after matching."""
+    api.login("alice")
+    for method in ("GET", "PATCH", "DELETE"):
+        for deal_id in ("2147483648", "821776961478", "0"):
+            response = api.client.open(f"/api/deals/{deal_id}", method=method, headers={"X-CSRFToken": api.csrf})
+            assert response.status_code == 404, (method, deal_id)
+    assert api.post("/api/deals/99999999999/notes", json={"body": "x"}).status_code == 404
+    assert api.get("/api/deals/2147483647").status_code == 404
