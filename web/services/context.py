@@ -8,10 +8,11 @@
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, String, and_, case, insert, literal, select, update
+from sqlalchemy import JSON, Select, String, and_, bindparam, case, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from web.models import AuditEvent, Deal, User, utcnow
@@ -121,8 +122,15 @@ def restore_context(db_session: Session, *, user_id: int, client: ClientInfo) ->
     return RestoreResult.DENIED, DealContext(None, RESTORED_VERSION)
 
 
+@functools.cache
+def _current_deal_statement() -> Select[tuple[Deal]]:
+    # Built once with bound parameters: constructing the visibility clause (an aliased
+    # user, two EXISTS) cost more CPU than the rest of a warm request (docs/PERFORMANCE.md).
+    return select(Deal).where(Deal.id == bindparam("deal_id"), visible_deals_clause(bindparam("user_id")))
+
+
 def current_deal(db_session: Session, *, user_id: int, context: DealContext | None) -> Deal | None:
     """The context's deal if the user may still see it."""
     if context is None or context.deal_id is None:
         return None
-    return db_session.scalar(select(Deal).where(Deal.id == context.deal_id, visible_deals_clause(user_id)))
+    return db_session.scalar(_current_deal_statement(), {"deal_id": context.deal_id, "user_id": user_id})
