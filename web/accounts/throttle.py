@@ -68,11 +68,29 @@ def storage_config(config: dict[str, Any] | Any) -> dict[str, Any]:
     """Redis when the sessions are in Redis (with the same short timeouts), memory otherwise."""
     if config["SESSION_BACKEND"] == "redis":
         timeout = float(config["REDIS_SOCKET_TIMEOUT"])
+        if config.get("REDIS_SENTINELS"):
+            return sentinel_storage_config(config, timeout)
         return {
             "RATELIMIT_STORAGE_URI": config["REDIS_URL"],
             "RATELIMIT_STORAGE_OPTIONS": {"socket_timeout": timeout, "socket_connect_timeout": timeout},
         }
     return {"RATELIMIT_STORAGE_URI": "memory://"}
+
+
+def sentinel_storage_config(config: dict[str, Any] | Any, timeout: float) -> dict[str, Any]:
+    """The same counters through Sentinel discovery (limits' ``redis+sentinel://``), primary only."""
+    from web.sessions import redis_url_options
+
+    timeouts = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    return {
+        "RATELIMIT_STORAGE_URI": f"redis+sentinel://{','.join(config['REDIS_SENTINELS'])}/{config['REDIS_SENTINEL_SERVICE']}",
+        "RATELIMIT_STORAGE_OPTIONS": {
+            **timeouts,
+            **redis_url_options(config["REDIS_URL"]),
+            "sentinel_kwargs": timeouts,
+            "use_replicas": False,  # a replica may lag: count on the primary
+        },
+    }
 
 
 def init_signin_throttle(app: Flask) -> None:

@@ -138,9 +138,9 @@ def job_lock_redis(app: Flask) -> redis.Redis:
     """The sessions' Redis client when there is one; otherwise a fail-fast client of our own."""
     client = app.extensions.get("dealdesk_redis") or app.extensions.get("dealdesk_job_redis")
     if client is None:
-        from web.sessions import make_redis_client
+        from web.sessions import redis_client_for
 
-        client = make_redis_client(app.config["REDIS_URL"], float(app.config["REDIS_SOCKET_TIMEOUT"]))
+        client = redis_client_for(app.config)  # REDIS_URL, or the primary via REDIS_SENTINELS
         app.extensions["dealdesk_job_redis"] = client
     return client
 

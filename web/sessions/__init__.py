@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import redis
 from flask import Flask, Response
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 
 from web.sessions.base import (
     DEAL_CONTEXT_KEY,
@@ -26,6 +29,7 @@ __all__ = [
     "ServerSessions",
     "SessionStoreError",
     "make_redis_client",
+    "redis_client_for",
     "session_store_unavailable_response",
 ]
 
@@ -41,6 +45,45 @@ def make_redis_client(url: str, timeout: float) -> redis.Redis:
     )
 
 
+def fail_fast_options(timeout: float) -> dict[str, Any]:
+    """Connection options for every Redis and Sentinel connection: short timeouts, one quick retry."""
+    return {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "retry": Retry(ExponentialBackoff(cap=0.05, base=0.01), retries=1),
+    }
+
+
+def redis_url_options(url: str) -> dict[str, Any]:
+    """The database number, user name and password of a ``redis://`` URL (Sentinel mode reads them from REDIS_URL)."""
+    parts = urlsplit(url)
+    path = parts.path.strip("/")
+    options: dict[str, Any] = {"db": int(path) if path.isdigit() else 0}
+    if parts.username:
+        options["username"] = unquote(parts.username)
+    if parts.password:
+        options["password"] = unquote(parts.password)
+    return options
+
+
+def redis_client_for(config: Mapping[str, Any]) -> redis.Redis:
+    """The app's Redis client: the primary found through Sentinel when ``REDIS_SENTINELS`` is set, else ``REDIS_URL``.
+
+    Sessions, sign-in throttling and job locks all use this, with the same short timeouts.
+    In Sentinel mode every new connection asks the sentinels for the current primary, so
+    after a failover the client follows the promoted replica by itself.
+    """
+    timeout = float(config["REDIS_SOCKET_TIMEOUT"])
+    sentinels = config.get("REDIS_SENTINELS") or []
+    if not sentinels:
+        return make_redis_client(config["REDIS_URL"], timeout)
+    addresses = [(host, int(port)) for host, _, port in (address.rpartition(":") for address in sentinels)]
+    sentinel = Sentinel(addresses, sentinel_kwargs=fail_fast_options(timeout), **fail_fast_options(timeout))
+    return sentinel.master_for(
+        config["REDIS_SENTINEL_SERVICE"], health_check_interval=30, **redis_url_options(config["REDIS_URL"])
+    )
+
+
 class ServerSessions:
     """The Flask extension: installs the merging session interface for the configured backend."""
 
@@ -51,7 +94,7 @@ class ServerSessions:
         if app.config["SESSION_BACKEND"] == "redis":
             from web.sessions.redis_store import RedisMergingSessionInterface
 
-            client = make_redis_client(app.config["REDIS_URL"], float(app.config["REDIS_SOCKET_TIMEOUT"]))
+            client = redis_client_for(app.config)
             app.extensions["dealdesk_redis"] = client
             interface = RedisMergingSessionInterface(app, client=client, key_prefix=prefix, touch_interval=interval)
         else:
