@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask, request
+from prometheus_client import REGISTRY
 
 from tests.conftest import POSTGRES_REDIS, SQLITE_REDIS, ApiClient, RedisServer, StackSettings
 
@@ -78,6 +79,7 @@ def test_dead_redis_answers_503_quickly_and_recovers_with_the_selection(outage_a
     assert alice.post(f"/api/deals/{demo['northwind']}/select").status_code == 200
     csrf = alice.csrf
 
+    errors_before = REGISTRY.get_sample_value("session_store_errors_total", {"operation": "load"}) or 0.0
     redis_server.stop()
     response, elapsed = timed(lambda: alice.get("/api/deals/current"))
     assert_unavailable(response)
@@ -90,6 +92,8 @@ def test_dead_redis_answers_503_quickly_and_recovers_with_the_selection(outage_a
     assert health.status_code == 503 and health.get_json()["status"] == "unhealthy"
     assert health.get_json()["checks"]["session_store"]["ok"] is False
     assert elapsed < DEAD_CEILING_SECONDS
+    errors_after = REGISTRY.get_sample_value("session_store_errors_total", {"operation": "load"}) or 0.0
+    assert errors_after - errors_before >= 3  # every failure is counted, though logged once
     errors = store_log.messages(logging.ERROR)
     assert len(errors) == 1, errors  # once per incident, with its cause
     assert "ConnectionError" in errors[0]

@@ -77,6 +77,6 @@ def clear_stale_deals(*, progress: Callable[[int], None] | None = None) -> int:
     )
     with db.engine.begin() as conn:
         cleared = conn.execute(statement).rowcount
-    if progress is not None:
+    if progress is not None and cleared:
         progress(cleared)
     return cleared
