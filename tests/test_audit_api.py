@@ -156,3 +156,18 @@ def test_retention_deletes_only_old_events_in_batches(app, demo):
         assert purge_old_events(db.session, keep_days=30, batch_size=1000) == 3
         db.session.remove()
     assert count_events(app) == 0
+
+
+@pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
+def test_retention_runs_as_a_scheduled_job_with_the_configured_age(stack_settings, app, demo):
+    from web.jobs.registry import get_job
+    from web.jobs.runner import run_job
+
+    add_events(app, demo["acme"], None, ["test.old"] * 3, age=timedelta(days=40))
+    add_events(app, demo["acme"], None, ["test.recent"], age=timedelta(days=10))
+    default = run_job(app, get_job("audit_retention"))
+    assert (default.status, default.rows_affected) == ("success", 0)  # 365 days by default
+    short = stack_settings.make_app(AUDIT_RETENTION_DAYS=30, AUDIT_PURGE_BATCH_SIZE=2)
+    result = run_job(short, get_job("audit_retention"))
+    assert (result.status, result.rows_affected) == ("success", 3)
+    assert count_events(app) == 1

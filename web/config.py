@@ -93,6 +93,8 @@ def security_config_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         # Most recent first, as Flask's SECRET_KEY_FALLBACKS expects.
         "SECRET_KEY_FALLBACKS": _csv(env.get("SECRET_KEY_FALLBACKS")),
         "AUDIT_RETENTION_DAYS": _positive_number(env, "AUDIT_RETENTION_DAYS", 365),
+        "AUDIT_RETENTION_CRON": env.get("AUDIT_RETENTION_CRON", "30 3 * * *"),
+        "AUDIT_PURGE_BATCH_SIZE": int(_positive_number(env, "AUDIT_PURGE_BATCH_SIZE", 1000)),
         "REDIS_SENTINELS": sentinels,
         "REDIS_SENTINEL_SERVICE": env.get("REDIS_SENTINEL_SERVICE", "mymaster"),
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from web.audit.jobs import purge_audit_trail
 from web.jobs.cleanup import cleanup_expired_sessions, clear_stale_deals
 
 # A job body: runs inside an app context, returns the number of rows it affected,
@@ -44,6 +45,13 @@ JOBS: tuple[JobSpec, ...] = (
         cron_setting="STALE_DEAL_CLEANUP_CRON",
         default_cron="0 2 * * sun",
         description="Clear users.last_deal_id where the deal is deleted or no longer visible",
+    ),
+    JobSpec(
+        id="audit_retention",
+        run=purge_audit_trail,
+        cron_setting="AUDIT_RETENTION_CRON",
+        default_cron="30 3 * * *",
+        description="Delete audit events older than AUDIT_RETENTION_DAYS (365), in batches",
     ),
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -102,10 +103,12 @@ def purge_old_events(
     keep_days: float = DEFAULT_RETENTION_DAYS,
     batch_size: int = PURGE_BATCH_SIZE,
     now: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> int:
     """Delete events older than ``keep_days``, ``batch_size`` rows per transaction; returns how many.
 
-    Small batches keep each transaction (and its locks) short on a large table.
+    Small batches keep each transaction (and its locks) short on a large table;
+    ``progress(deleted_so_far)`` is called after each one.
     """
     cutoff = (now or utcnow()) - timedelta(days=keep_days)
     deleted = 0
@@ -120,6 +123,8 @@ def purge_old_events(
         db_session.execute(delete(AuditEvent).where(AuditEvent.id.in_(ids)))
         db_session.commit()
         deleted += len(ids)
+        if progress is not None:
+            progress(deleted)
         if len(ids) < batch_size:
             break
     db_session.commit()
