@@ -1,0 +1,145 @@
+"""Changes reach live sessions at once: two browsers, one changes, the other's very next request shows it.
+
+Nothing here is re-checked per request: the change rewrites or destroys the affected
+sessions through the index, and warm requests still run no application query.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy import select
+
+from tests.helpers import last_deal_id, stored_session
+from tests.test_session_index import index_rows
+from web.extensions import db
+from web.models import User
+
+
+def deal_context(app: Flask, browser_sid: str) -> dict | None:
+    return (stored_session(app, browser_sid) or {}).get("deal_ctx")
+
+
+def context_version(app: Flask, user_id: int) -> int:
+    with app.app_context():
+        version = db.session.scalar(select(User.deal_context_version).where(User.id == user_id))
+        db.session.remove()
+    return int(version or 0)
+
+
+def test_deleted_deal_leaves_the_context_of_every_live_session(browser, app, demo, count_queries):
+    bob, dave, alice = browser(), browser(), browser()
+    bob.login("bob")
+    dave.login("dave")
+    alice.login("alice")
+    woodgrove = demo["woodgrove"]  # bob owns it, dave is a viewer, alice is an admin
+    for client in (dave, alice):
+        assert client.post(f"/api/deals/{woodgrove}/select").status_code == 200
+    assert bob.delete(f"/api/deals/{woodgrove}").status_code == 204
+
+    for client, name in ((dave, "dave"), (alice, "alice")):
+        context = deal_context(app, client.session_id())
+        assert context == {"deal_id": None, "version": context_version(app, demo[name])}
+        assert last_deal_id(app, demo[name]) is None
+    with count_queries() as log:
+        assert dave.get("/api/csrf").status_code == 200
+        assert dave.get("/api/me").get_json()["current_deal"] is None
+    assert log.app_statements == [], "the context was rewritten in place: no restore, no re-check"
+
+
+def test_deleted_deal_leaves_an_older_session_even_when_another_holds_a_newer_choice(browser, app, demo):
+    office, home, bob = browser(), browser(), browser()
+    office.login("alice")
+    home.login("alice")
+    bob.login("bob")
+    assert office.post(f"/api/deals/{demo['woodgrove']}/select").status_code == 200
+    assert home.post(f"/api/deals/{demo['northwind']}/select").status_code == 200
+    home_before = deal_context(app, home.session_id())
+    assert bob.delete(f"/api/deals/{demo['woodgrove']}").status_code == 204
+    assert deal_context(app, office.session_id())["deal_id"] is None
+    assert deal_context(app, home.session_id()) == home_before
+    assert last_deal_id(app, demo["alice"]) == demo["northwind"]
+    assert home.current_deal_id() == demo["northwind"]
+
+
+def test_removed_member_loses_the_deal_on_the_next_request(browser, app, demo, count_queries):
+    bob, dave = browser(), browser()
+    bob.login("bob")
+    dave.login("dave")
+    assert dave.post(f"/api/deals/{demo['woodgrove']}/select").status_code == 200
+    assert bob.delete(f"/api/deals/{demo['woodgrove']}/members/{demo['dave']}").status_code == 204
+    with count_queries() as log:
+        me = dave.get("/api/me").get_json()
+    assert me["current_deal"] is None
+    assert log.app_statements == []
+    assert deal_context(app, dave.session_id()) == {
+        "deal_id": None,
+        "version": context_version(app, demo["dave"]),
+    }
+    assert last_deal_id(app, demo["dave"]) is None
+
+
+def test_removed_member_who_still_sees_the_deal_keeps_it(browser, app, demo):
+    bob, alice = browser(), browser()
+    bob.login("bob")
+    alice.login("alice")
+    assert bob.post(f"/api/deals/{demo['woodgrove']}/members", json={"user_id": demo["alice"]}).status_code == 201
+    assert alice.post(f"/api/deals/{demo['woodgrove']}/select").status_code == 200
+    before = deal_context(app, alice.session_id())
+    assert bob.delete(f"/api/deals/{demo['woodgrove']}/members/{demo['alice']}").status_code == 204
+    assert deal_context(app, alice.session_id()) == before  # an admin sees every deal of the organization
+    assert alice.current_deal_id() == demo["woodgrove"]
+
+
+def test_role_change_is_rewritten_in_the_users_sessions(browser, app, demo, count_queries):
+    alice, bob, bob_phone = browser(), browser(), browser()
+    alice.login("alice")
+    bob.login("bob")
+    bob_phone.login("bob")
+    assert bob.get("/api/users").status_code == 403
+    response = alice.patch(f"/api/users/{demo['bob']}", json={"role": "admin"})
+    assert response.status_code == 200
+    for client in (bob, bob_phone):
+        with count_queries() as log:
+            assert client.get("/api/me").get_json()["user"]["role"] == "admin"
+        assert log.app_statements == []
+        assert stored_session(app, client.session_id())["user_role"] == "admin"
+    assert bob.get("/api/users").status_code == 200
+    assert alice.patch(f"/api/users/{demo['bob']}", json={"role": "member"}).status_code == 200
+    assert bob_phone.get("/api/me").get_json()["user"]["role"] == "member"
+    assert bob_phone.get("/api/users").status_code == 403
+
+
+def test_deactivation_destroys_every_session_of_the_user(browser, app, demo):
+    alice, dave, dave_phone = browser(), browser(), browser()
+    alice.login("alice")
+    dave.login("dave")
+    dave_phone.login("dave")
+    sids = [dave.session_id(), dave_phone.session_id()]
+    assert alice.patch(f"/api/users/{demo['dave']}", json={"is_active": False}).status_code == 200
+    for client, sid in zip((dave, dave_phone), sids, strict=True):
+        assert client.get("/api/me").status_code == 401
+        assert stored_session(app, sid) is None
+    assert index_rows(app, demo["dave"]) == []
+    response = browser().post("/api/auth/login", json={"email": "dave@acme.test", "password": "demo-password"})
+    assert response.status_code == 401
+    assert alice.get("/api/me").status_code == 200
+
+
+def test_password_change_destroys_the_other_sessions_only(browser, app, demo):
+    laptop, phone, tablet = browser(), browser(), browser()
+    for client in (laptop, phone, tablet):
+        client.login("bob")
+    response = laptop.post(
+        "/api/auth/password",
+        json={"current_password": "demo-password", "new_password": "a much longer passphrase 42"},
+    )
+    assert response.status_code == 200
+    assert response.get_json() == {"revoked": 2}
+    assert phone.get("/api/me").status_code == 401
+    assert tablet.get("/api/me").status_code == 401
+    assert laptop.get("/api/me").status_code == 200
+    assert [row.user_id for row in index_rows(app, demo["bob"])] == [demo["bob"]]
+    new = browser()
+    new.login("bob", "a much longer passphrase 42")
+    old = browser().post("/api/auth/login", json={"email": "bob@acme.test", "password": "demo-password"})
+    assert old.status_code == 401
