@@ -75,3 +75,41 @@ def test_trusted_proxies_must_be_a_count():
     with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
         build_config(env={"TRUSTED_PROXIES": "yes"})
     assert build_config(env={"TRUSTED_PROXIES": "2"})["TRUSTED_PROXIES"] == 2
+
+
+def failed_sign_ins(app, forwarded_for: list[str]) -> list[int]:
+    """One failed sign-in per X-Forwarded-For value, each for another email (only the per-address limit can bite)."""
+    statuses = []
+    for index, value in enumerate(forwarded_for):
+        client = ApiClient(app.test_client())
+        response = client.post(
+            "/api/auth/login",
+            json={"email": f"nobody{index}@acme.test", "password": "wrong"},
+            headers={"X-Forwarded-For": value},
+        )
+        statuses.append(response.status_code)
+    return statuses
+
+
+@on_two_stacks
+def test_sign_in_throttle_counts_the_real_address(stack_settings, app, demo):
+    spoofed = [f"198.51.100.{n}" for n in range(1, 5)]
+    direct = stack_settings.make_app(SIGNIN_LIMIT_PER_IP="3 per minute")
+    # Without a trusted proxy every attempt comes from the peer address, whatever the header says.
+    assert failed_sign_ins(direct, spoofed) == [401, 401, 401, 429]
+    behind_proxy = stack_settings.make_app(SIGNIN_LIMIT_PER_IP="3 per minute", TRUSTED_PROXIES=1)
+    assert failed_sign_ins(behind_proxy, spoofed) == [401, 401, 401, 401]  # four different clients
+
+
+@on_two_stacks
+def test_session_index_records_the_client_address(stack_settings, app, demo):
+    for hops, expected in ((0, "127.0.0.1"), (1, "203.0.113.9")):
+        server = stack_settings.make_app(TRUSTED_PROXIES=hops)
+        client = ApiClient(server.test_client())
+        headers = {"X-Forwarded-For": "203.0.113.9"}
+        response = client.post(
+            "/api/auth/login", json={"email": "bob@acme.test", "password": "demo-password"}, headers=headers
+        )
+        assert response.status_code == 200
+        sessions = client.get("/api/sessions", headers=headers).get_json()["sessions"]
+        assert next(s["ip"] for s in sessions if s["current"]) == expected, hops
