@@ -37,7 +37,8 @@ import requests
 from sqlalchemy import create_engine, text
 
 from bench.cluster import Cluster, ClusterSpec
-from bench.faults_report import analyse, render
+from bench.faults_report import analyse, render, render_markdown
+from bench.report import write_block
 from bench.seed import BenchUser, load_bench_users
 from web.config import normalize_database_url
 from web.services.demo import DEMO_PASSWORD
@@ -297,9 +298,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="seconds of load (the faults fit in 50)")
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--json", help="also write the report to this file")
+    parser.add_argument("--write-doc", action="store_true", help="put the results into docs/PERFORMANCE.md")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
     report = run_faults(Plan(users=args.users, load_seconds=args.seconds))
     print(render(report))
+    if args.write_doc:
+        command = " ".join([".venv/bin/python -m bench.faults", *(argv if argv is not None else sys.argv[1:])])
+        write_block("faults", render_markdown(report, command, (load_before, os.getloadavg()[0])))
     if args.json:
         with open(args.json, "w") as out:
             json.dump(report, out, indent=2)

@@ -151,3 +151,63 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"fault injection error: {report['fault_injection_error']}")
     lines.append(f"checks: {report['checks']}")
     return "\n".join(lines)
+
+
+def render_markdown(report: dict[str, Any], command: str, loadavg: tuple[float, float]) -> str:
+    """The fault run for docs/PERFORMANCE.md: the plan's events, each promise with its figure, the counts."""
+    redis, postgres = report.get("redis", {}), report.get("postgres", {})
+    instance, final, requests = report.get("instance", {}), report["final"], report["requests"]
+
+    def mark(ok: bool) -> str:
+        return "passed" if ok else "**FAILED**"
+
+    checks = report["checks"]
+    rows = [
+        (
+            "Redis stopped 10 s: only 503 while down",
+            f"{redis.get('statuses_while_down')}",
+            checks.get("redis_only_503"),
+        ),
+        (
+            "health unhealthy within 2 s",
+            f"{redis.get('health_unhealthy_after_s')} s after the stop",
+            checks.get("redis_health_within_2s"),
+        ),
+        (
+            "full service within 5 s of Redis's return",
+            f"{redis.get('full_service_after_return_s')} s ({redis.get('user_failures_after_return')} failures after)",
+            checks.get("redis_full_service_within_5s"),
+        ),
+        (
+            "PostgreSQL restarted: no errors once back",
+            f"{postgres.get('errors_after_return')} errors in {postgres.get('requests_after_return')} requests;"
+            f" while down: {postgres.get('statuses_while_down')}",
+            checks.get("postgres_no_errors_after_return"),
+        ),
+        (
+            "instance SIGKILLed: nginx routes around it",
+            f"{instance.get('failed_after_kill')} failures sent after the kill;"
+            f" {instance.get('failed_in_flight_at_kill')} in flight at the kill: {instance.get('in_flight_statuses')}",
+            checks.get("instance_routed_around"),
+        ),
+        ("nobody signed out (no 401)", f"{report['signed_out_responses']} responses 401", checks["nobody_signed_out"]),
+        (
+            "session == users.last_deal_id == last successful selection",
+            f"{final['consistent_users']}/{final['users']} users consistent;"
+            f" {final['lost_selections']} lost selections; {final['stale_reads_during_load']} stale reads",
+            checks["zero_lost_selections"] and checks["no_stale_reads"],
+        ),
+    ]
+    lines = [
+        f"Command: `{command}` — {'PASSED' if report['passed'] else '**FAILED**'}."
+        f" Load average (1 min) before {loadavg[0]:.2f}, after {loadavg[1]:.2f}.",
+        f"Events (s from the start of the load): {report['events']}.",
+        f"Requests: {requests['selects']:,} selects ({requests['successful_selects']:,} succeeded),"
+        f" {requests['reads']:,} reads, {requests['health_polls']:,} health polls;"
+        f" user statuses {requests['user_statuses']}.",
+        "",
+        "| promise | measured | |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {title} | {figure} | {mark(bool(ok))} |" for title, figure, ok in rows]
+    return "\n".join(lines) + "\n"

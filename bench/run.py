@@ -75,7 +75,11 @@ TARGETS = [
         env={"SESSION_BACKEND": "sqlalchemy"},
     ),
     Target(
-        "dealdesk-redis-select", "DealDesk POST /api/deals/<id>/select, Redis", "dealdesk", "/api/deals/{deal}/select"
+        "dealdesk-redis-select",
+        "DealDesk POST /api/deals/<id>/select, Redis",
+        "dealdesk",
+        "/api/deals/{deal}/select",
+        method="POST",
     ),
     Target("dealdesk-redis-cold", "DealDesk cold restore (first GET of a new session), Redis", "dealdesk", pool="cold"),
     Target(
