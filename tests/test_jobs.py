@@ -267,6 +267,7 @@ def add_user(app: Flask, organization_id: int, email: str, role: Role) -> int:
 def test_stale_deal_cleanup_clears_exactly_the_stale_references(app, demo):
     erin = add_user(app, demo["acme"], "erin@acme.test", Role.MEMBER)
     frank = add_user(app, demo["acme"], "frank@acme.test", Role.ADMIN)
+    gina = add_user(app, demo["acme"], "gina@acme.test", Role.ADMIN)
     selections = {
         demo["alice"]: demo["northwind"],  # admin, live deal of her organization: kept
         demo["bob"]: demo["tailspin"],  # owner: kept
@@ -274,6 +275,7 @@ def test_stale_deal_cleanup_clears_exactly_the_stale_references(app, demo):
         demo["dave"]: demo["woodgrove"],  # membership removed below: cleared
         demo["carol"]: demo["northwind"],  # another organization's deal: cleared
         frank: demo["litware"],  # deleted deal: cleared
+        gina: demo["contoso"],  # deactivated below: cleared
     }
     with app.app_context():
         db.session.add(DealMember(deal_id=demo["woodgrove"], user_id=erin, role=MemberRole.VIEWER))
@@ -282,6 +284,7 @@ def test_stale_deal_cleanup_clears_exactly_the_stale_references(app, demo):
         db.session.execute(
             delete(DealMember).where(DealMember.deal_id == demo["woodgrove"], DealMember.user_id == demo["dave"])
         )
+        db.session.execute(update(User).where(User.id == gina).values(is_active=False))
         db.session.commit()
         versions_before = {
             row.id: row.deal_context_version for row in db.session.execute(select(User.id, User.deal_context_version))
@@ -294,8 +297,8 @@ def test_stale_deal_cleanup_clears_exactly_the_stale_references(app, demo):
         after = {
             row.id: row for row in db.session.execute(select(User.id, User.last_deal_id, User.deal_context_version))
         }
-    stale = {demo["dave"], demo["carol"], frank}
-    assert cleared == 3
+    stale = {demo["dave"], demo["carol"], frank, gina}
+    assert cleared == 4
     for user_id, deal_id in selections.items():
         expected = None if user_id in stale else deal_id
         assert after[user_id].last_deal_id == expected, user_id
