@@ -20,9 +20,7 @@ from web.sessions import DEAL_CONTEXT_KEY
 log = logging.getLogger(__name__)
 
 # Endpoints that never need a deal context (and must not touch the session at all).
-CONTEXT_FREE_ENDPOINTS = frozenset(
-    {"static", "auth_api.login", "auth_api.logout", "health.session_health", "metrics"}
-)
+CONTEXT_FREE_ENDPOINTS = frozenset({"static", "auth_api.login", "auth_api.logout", "health.session_health", "metrics"})
 
 
 def session_context() -> DealContext | None:
