@@ -10,8 +10,9 @@ from sqlalchemy import select, update
 
 from tests.helpers import stored_session
 from web.extensions import db
-from web.models import SessionRecord, UserSession, utcnow
+from web.models import SessionRecord, User, UserSession, utcnow
 from web.services import sessions as session_index
+from web.services.audit import ClientInfo
 from web.sessions import MergingSessionInterface
 
 LONG_AGO = timedelta(days=2)
@@ -227,3 +228,20 @@ def test_cli_style_revocation_by_public_id_without_a_user(browser, app, demo):
         assert session_index.revoke_session(db.session, public_id=row.public_id) is None
         db.session.remove()
     assert api.get("/api/me").status_code == 401
+
+
+def test_a_deactivated_user_is_not_indexed(app, demo):
+    """The sign-in race with a deactivation: the index insert itself requires an active user."""
+    with app.app_context():
+        db.session.get(User, demo["dave"]).is_active = False
+        db.session.commit()
+        row = session_index.record_sign_in(
+            db.session,
+            user_id=demo["dave"],
+            session_id="a-session-id",
+            client=ClientInfo(ip="127.0.0.1"),
+            expires_at=utcnow() + timedelta(hours=1),
+        )
+        db.session.remove()
+    assert row is None
+    assert index_rows(app, demo["dave"]) == []
