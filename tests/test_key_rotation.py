@@ -80,3 +80,19 @@ def test_fallbacks_come_from_the_environment_most_recent_first():
     # itsdangerous wants oldest first and signs with the last key.
     assert csrf_signing_keys(config) == ["k1", "k2", "k3"]
     assert csrf_signing_keys(build_config(env={"SECRET_KEY": "k3"})) is None
+
+
+@pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
+def test_rolling_rotation_new_key_announced_first_then_swapped(stack_settings, app, demo):
+    """Step 1 of docs/DEPLOYMENT.md: every instance first accepts the new key, so an instance
+    already swapped (step 2) and one not yet swapped accept each other's tokens."""
+    announced = stack_settings.make_app(SECRET_KEY=OLD_KEY, SECRET_KEY_FALLBACKS=[NEW_KEY])
+    swapped = stack_settings.make_app(SECRET_KEY=NEW_KEY, SECRET_KEY_FALLBACKS=[OLD_KEY])
+    browser = ApiClient(swapped.test_client())
+    browser.login("alice")  # its token is signed with the new key
+    on_announced = same_browser_on(announced, browser)
+    assert on_announced.post(f"/api/deals/{demo['northwind']}/select").status_code == 200
+    old_token_browser = ApiClient(announced.test_client())
+    old_token_browser.login("bob")  # signed with the old key
+    on_swapped = same_browser_on(swapped, old_token_browser)
+    assert on_swapped.post(f"/api/deals/{demo['tailspin']}/select").status_code == 200
