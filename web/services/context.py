@@ -72,6 +72,9 @@ def select_deal(
         deal_id=deal.id,
         client=client,
     )
+    # Detached with the values read in this transaction: the commit would otherwise expire
+    # it, and serialising it would check out a connection again just to re-read the row.
+    db_session.expunge(deal)
     db_session.commit()
     return deal, DealContext(deal.id, version)
 
