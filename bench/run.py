@@ -53,6 +53,7 @@ class Target:
     method: str = "GET"
     env: dict[str, str] = field(default_factory=dict)
     pool: str = "warm"  # "warm" | "cold" | "none"
+    connections: int | None = None  # None: the run's (32); 1: the latency of one client on an idle server
 
 
 TARGETS = [
@@ -85,6 +86,22 @@ TARGETS = [
     Target(
         "dealdesk-health", "DealDesk GET /api/health/session, Redis", "dealdesk", "/api/health/session", pool="none"
     ),
+    Target(
+        "dealdesk-redis-select-c1",
+        "DealDesk POST /api/deals/<id>/select, Redis, 1 connection",
+        "dealdesk",
+        "/api/deals/{deal}/select",
+        method="POST",
+        connections=1,
+    ),
+    Target(
+        "dealdesk-health-c1",
+        "DealDesk GET /api/health/session, Redis, 1 connection",
+        "dealdesk",
+        "/api/health/session",
+        pool="none",
+        connections=1,
+    ),
     Target("nginx-dealdesk-redis-warm", "DealDesk warm GET through nginx, 2 instances x 2 workers", "nginx"),
 ]
 TARGETS_BY_NAME = {target.name: target for target in TARGETS}
@@ -102,15 +119,17 @@ def wrk(
     url: str, target: Target, load: Load, duration: float, pool_file: Path | None, *, tally: bool = False
 ) -> dict[str, Any]:
     """One wrk run; the Lua script prints its summary as JSON (with a count per status when ``tally``)."""
+    connections = target.connections or load.connections
+    threads = min(load.threads, connections)
     env = {
         "WRK_TALLY": "1" if tally else "0",
         "WRK_SESSIONS": str(pool_file or ""),
         "WRK_METHOD": target.method,
         "WRK_PATH": target.path,
         "WRK_ONCE": "1" if target.pool == "cold" else "0",
-        "WRK_THREADS": str(load.threads),
+        "WRK_THREADS": str(threads),
     }
-    argv = ["wrk", f"-t{load.threads}", f"-c{load.connections}", f"-d{duration:g}s", "--timeout", "10s"]
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--timeout", "10s"]
     argv += ["-s", str(LUA), url]
     result = subprocess.run(
         argv, env={**os.environ, **env}, capture_output=True, text=True, timeout=duration + 60, check=True
@@ -245,6 +264,7 @@ class Bench:
         result = summarize(raw)
         result.update(counters.per_request(before, self.store_counters(target), raw["requests"]))
         result["warmup_statuses"] = merge_tallies(warmup)
+        result["connections"] = target.connections or self.load.connections
         result["loadavg_after"] = os.getloadavg()[0]
         result["started_at"] = datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds")
         return result
