@@ -164,6 +164,15 @@ def test_switching_without_csrf_token_changes_nothing(browser, demo):
 
 
 @ONE_STACK
+def test_switcher_without_a_choice_says_so(browser, demo):
+    user = signed_in(browser, "alice")
+    response = submit(user, "/deals/select", {"deal_id": ""})
+    assert response.headers["Location"] == "/"
+    assert "Choose a deal to switch to." in user.get("/").text
+    assert user.current_deal_id() is None
+
+
+@ONE_STACK
 def test_switcher_refuses_a_deal_the_user_cannot_see(browser, demo):
     user = signed_in(browser, "dave")
     response = submit(user, "/deals/select", {"deal_id": demo["northwind"]})

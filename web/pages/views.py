@@ -64,12 +64,12 @@ def _select(deal_id: int) -> None:
 @bp.post("/deals/select")
 @login_required
 def switch_deal() -> Response:
-    """The header's switcher: the chosen deal becomes current, then back to the page it was used on."""
+    """The header's switcher: the chosen deal becomes current, then home (or ``next``, a same-site path)."""
     form = SwitchDealForm()
-    if not form.validate_on_submit():
+    if form.validate_on_submit() and form.deal_id.data is not None:
+        _select(form.deal_id.data)
+    else:
         flash("Choose a deal to switch to.", "error")
-        return redirect(safe_next(form.next.data))
-    _select(form.deal_id.data or 0)
     return redirect(safe_next(form.next.data))
 
 
