@@ -42,7 +42,9 @@ format: install
 # The schemathesis run alone (also part of `make test`): every /api operation against a live server.
 # FUZZ_EXAMPLES=N changes the examples per operation (default 200 positive + 100 negative).
 fuzz: install
-	$(BIN)/python -m pytest -n 2 -q -m fuzz tests/test_fuzz.py
+	mkdir -p instance && rm -f instance/fuzz-report.txt
+	FUZZ_REPORT=instance/fuzz-report.txt $(BIN)/python -m pytest -n 2 -q -m fuzz tests/test_fuzz.py
+	awk '{n += $$3; s += $$4} END {printf "fuzz: %d operations, %d requests, %.0f s fuzzing (both workers)\n", NR, n, s}' instance/fuzz-report.txt
 
 # The Redis Sentinel failover test alone (also part of `make test`).
 sentinel: install
