@@ -12,6 +12,7 @@ from tests.conftest import POSTGRES_SQL, SQLITE_SQL, ApiClient
 from tests.helpers import last_deal_id
 from web.errors import error_response
 from web.pages.common import safe_next
+from web.pages.settings import describe_device
 
 # Page tests exercise forms and templates, not the stores (the API tests cover every stack):
 # SQLite by default, PostgreSQL too where SQL differs (the name search).
@@ -118,6 +119,19 @@ def test_next_never_leaves_the_site(app: Flask, browser, demo):
     assert user.get("/login", query_string={"next": "/deals/3?q=a"}).headers["Location"] == "/deals/3?q=a"
     with app.test_request_context():
         assert [safe_next(target) for target in EVIL_TARGETS] == ["/"] * len(EVIL_TARGETS)
+
+
+@ONE_STACK
+def test_too_many_failed_sign_ins_get_the_429_page(app: Flask, browser, demo):
+    app.config["SIGNIN_LIMIT_PER_ACCOUNT"] = "1 per minute"
+    user = browser()
+    token = form_token(user.get("/login").text)
+    attempt = {"csrf_token": token, "email": "bob@acme.test", "password": "wrong-password"}
+    assert user.client.post("/login", data=attempt).status_code == 401
+    throttled = user.client.post("/login", data=attempt)
+    assert throttled.status_code == 429
+    assert "Too many requests" in throttled.text
+    assert 'class="site-header"' in throttled.text
 
 
 @ONE_STACK
@@ -480,3 +494,25 @@ def test_admin_changes_a_role_and_deactivates_someone(browser, demo):
     assert dave.get("/").status_code == 302  # signed out everywhere
     assert submit(alice, f"/admin/users/{demo['alice']}/active", {"active": "0"}).status_code == 409
     assert submit(alice, f"/admin/users/{demo['carol']}/role", {"role": "member"}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "device"),
+    [
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0",
+            "Firefox 128 on Windows",
+        ),
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+            "Version/17.0 Mobile/15E148 Safari/604.1",
+            "Mobile Safari 17 on iOS (iPhone)",
+        ),
+        ("curl/8.5.0", "curl 8"),
+        ("", "Unknown device"),
+        (None, "Unknown device"),
+        ("something-odd", "something-odd"),
+    ],
+)
+def test_device_is_described_from_the_user_agent(user_agent, device):
+    assert describe_device(user_agent) == device
