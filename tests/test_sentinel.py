@@ -237,3 +237,16 @@ def test_primary_loss_gives_only_503s_then_service_resumes_with_every_selection(
     lock = RedisLock(client, f"{app.config['SESSION_KEY_PREFIX']}sentinel-lock", 10)
     assert lock.acquire()
     lock.release()
+
+
+def test_sentinel_settings_come_from_the_environment():
+    from web.config import ConfigError, build_config
+    from web.sessions import redis_url_options
+
+    config = build_config(env={"REDIS_SENTINELS": "10.0.0.1:26379, 10.0.0.2:26379", "REDIS_SENTINEL_SERVICE": "dd"})
+    assert config["REDIS_SENTINELS"] == ["10.0.0.1:26379", "10.0.0.2:26379"]
+    assert config["REDIS_SENTINEL_SERVICE"] == "dd"
+    with pytest.raises(ConfigError, match="REDIS_SENTINELS"):
+        build_config(env={"REDIS_SENTINELS": "10.0.0.1"})
+    assert redis_url_options("redis://:s%40cret@10.0.0.1:6379/3") == {"db": 3, "password": "s@cret"}
+    assert redis_url_options("redis://127.0.0.1:6379") == {"db": 0}
