@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import procs
+from bench.nginx import nginx_config
 from bench.procs import LOOPBACK, REPO, VENV_BIN, Proc
 
 RUN_ROOT = REPO / "bench" / ".run"
@@ -129,6 +130,8 @@ class Cluster:
     def up(self) -> None:
         """Start everything, in dependency order; on failure stop what was started."""
         ensure_tools()
+        if self.state_file.exists():  # left by a run that died: stop what it started first
+            Cluster.load(self.spec.name).down()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         try:
             self.start_redis()
@@ -175,7 +178,9 @@ class Cluster:
 
     def _stop(self, name: str, *, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
         proc = self.procs.pop(name)
-        procs.stop(proc.pid, sig=sig, timeout=timeout)
+        # A cluster loaded from its state file may be older than a reboot: never signal a recycled pid.
+        if name in self._popens or procs.looks_like(proc.pid, proc.argv):
+            procs.stop(proc.pid, sig=sig, timeout=timeout)
         popen = self._popens.pop(name, None)
         if popen is not None:
             popen.poll()  # records the exit status (the pid was reaped) so no warning is raised later
@@ -321,49 +326,6 @@ class Cluster:
 
     # nginx --------------------------------------------------------------------------------
 
-    def nginx_conf(self) -> str:
-        nginx_dir = self.run_dir / "nginx"
-        servers = "\n".join(
-            f"        server {LOOPBACK}:{self.ports[name]} max_fails=1 fail_timeout=2s;"
-            for name in sorted(self.ports)
-            if name.startswith("app")
-        )
-        temp = nginx_dir / "tmp"
-        return f"""# Written by bench/cluster.py; loopback only.
-worker_processes 2;
-pid {nginx_dir / "nginx.pid"};
-error_log {nginx_dir / "error.log"} warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {temp / "body"};
-    proxy_temp_path {temp / "proxy"};
-    fastcgi_temp_path {temp / "fastcgi"};
-    uwsgi_temp_path {temp / "uwsgi"};
-    scgi_temp_path {temp / "scgi"};
-    upstream dealdesk {{
-{servers}
-    }}
-    server {{
-        listen {LOOPBACK}:{self.ports["nginx"]};
-        location / {{
-            proxy_pass http://dealdesk;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_connect_timeout 1s;
-            proxy_read_timeout 30s;
-            # A refused connection (a dead instance) goes to the next one; a request already
-            # sent is never replayed for POST (nginx's default for non-idempotent methods).
-            proxy_next_upstream error timeout;
-            proxy_next_upstream_tries 3;
-        }}
-    }}
-}}
-"""
-
     def start_nginx(self) -> None:
         port = self.ports.setdefault("nginx", procs.spare_port())
         nginx_dir = self.run_dir / "nginx"
@@ -371,7 +333,8 @@ http {{
             (nginx_dir / "tmp" / sub).mkdir(parents=True, exist_ok=True)
             (nginx_dir / "tmp" / sub).chmod(0o777)  # nginx's workers drop root
         conf = nginx_dir / "nginx.conf"
-        conf.write_text(self.nginx_conf())
+        upstreams = [self.ports[name] for name in sorted(self.ports) if name.startswith("app")]
+        conf.write_text(nginx_config(nginx_dir, port, upstreams))
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         argv = [nginx, "-p", str(nginx_dir), "-e", str(nginx_dir / "error.log"), "-c", str(conf), "-g", "daemon off;"]
         popen = self._start("nginx", argv, port=port)

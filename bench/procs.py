@@ -109,6 +109,18 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def looks_like(pid: int, argv: Sequence[str]) -> bool:
+    """True when ``pid`` still runs the program the bench started (not a recycled pid).
+
+    Compares the program's name only: nginx, gunicorn and PostgreSQL rewrite their titles.
+    """
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    return Path(argv[0]).name in cmdline
+
+
 def _reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
