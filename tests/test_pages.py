@@ -11,7 +11,7 @@ from flask import Flask
 from tests.conftest import POSTGRES_SQL, SQLITE_SQL, ApiClient
 from tests.helpers import last_deal_id
 from web.errors import error_response
-from web.pages.common import safe_next
+from web.pages.common import render_sessionless_error, safe_next
 from web.pages.settings import describe_device
 
 # Page tests exercise forms and templates, not the stores (the API tests cover every stack):
@@ -516,3 +516,16 @@ def test_admin_changes_a_role_and_deactivates_someone(browser, demo):
 )
 def test_device_is_described_from_the_user_agent(user_agent, device):
     assert describe_device(user_agent) == device
+
+
+@ONE_STACK
+def test_error_page_can_render_without_touching_the_session(app: Flask):
+    """For a 503 when the session store is down: the layout, but no user, switcher or flashed messages."""
+    from flask.globals import request_ctx
+
+    with app.test_request_context("/deals"):
+        html = render_sessionless_error(503, "The session store cannot be reached.")
+        assert not request_ctx._session.accessed  # the flask.session proxy would itself mark it accessed
+    assert "Temporarily unavailable" in html
+    assert 'href="/static/app.css"' in html
+    assert "Sign out" not in html

@@ -8,8 +8,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, g, url_for
-from flask_login import current_user
+from flask import Blueprint, current_app, g, url_for
 
 from web.deal_context import session_context
 from web.extensions import db
@@ -47,8 +46,19 @@ def page_header() -> PageHeader:
 
 @bp.app_context_processor
 def inject_page_header() -> dict[str, Any]:
-    """The layout calls ``page_header()`` lazily: error pages skip it, so a broken database cannot break them."""
-    return {"page_header": page_header if current_user.is_authenticated else None}
+    """The layout calls ``page_header()`` lazily, for signed-in users only; error pages skip it,
+    so a broken database cannot break them."""
+    return {"page_header": page_header}
+
+
+def render_sessionless_error(status: int, message: str) -> str:
+    """The error page in the site's layout without touching the session (for a 503 when its store is down).
+
+    Rendered straight from the Jinja environment: the context processors (Flask-Login's
+    ``current_user`` among them) would load the session.
+    """
+    template = current_app.jinja_env.get_template("error.html")
+    return template.render(status=status, message=message, sessionless=True)
 
 
 def safe_next(target: str | None) -> str:
