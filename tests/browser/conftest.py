@@ -34,7 +34,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-DEFAULT_TIMEOUT_MS = 10_000
+# Generous: CI shares two cores with PostgreSQL, Redis and the other test worker. A passing
+# step never waits for these; only a failing one does.
+DEFAULT_TIMEOUT_MS = 15_000
+playwright_api.expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
 
 # Session-related browser tests run on both session stores; page-only tests on one.
 SESSION_STACKS = [SQLITE_SQL, SQLITE_REDIS]
