@@ -1,5 +1,5 @@
-"""A dead or hung Redis: clear 503s in bounded time, one log line per incident, recovery by itself,
-and no selection lost (``users.last_deal_id`` and auto-restore bring it back).
+"""A dead or hung Redis, or an unreachable database: clear 503s in bounded time, one log line per
+incident, recovery by itself, and no selection lost (``users.last_deal_id`` and auto-restore bring it back).
 
 Each test runs its own redis-server on a spare loopback port (the ``redis_server``
 fixture) and kills, freezes or restarts it by pid. The time bounds asserted here
@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import psycopg2
 import pytest
 from flask import Flask, request
 from prometheus_client import REGISTRY
 
 from tests.conftest import POSTGRES_REDIS, SQLITE_REDIS, ApiClient, RedisServer, StackSettings
 
-pytestmark = pytest.mark.parametrize("stack", [SQLITE_REDIS, POSTGRES_REDIS], indirect=True)
+ON_REDIS_STACKS = pytest.mark.parametrize("stack", [SQLITE_REDIS, POSTGRES_REDIS], indirect=True)
 
 DEAD_CEILING_SECONDS = 3.0  # connection refused: expected well under 0.1 s
 HUNG_CEILING_SECONDS = 5.0  # SIGSTOPped server: two 0.5 s socket timeouts, about 1 s
@@ -73,6 +74,7 @@ def assert_unavailable(response, *, api: bool = True) -> None:  # type: ignore[n
         assert response.mimetype == "text/plain"
 
 
+@ON_REDIS_STACKS
 def test_dead_redis_answers_503_quickly_and_recovers_with_the_selection(outage_app, demo, redis_server, store_log):
     alice = ApiClient(outage_app.test_client())
     alice.login("alice")
@@ -106,6 +108,7 @@ def test_dead_redis_answers_503_quickly_and_recovers_with_the_selection(outage_a
     assert any("available again" in message for message in store_log.messages(logging.WARNING))
 
 
+@ON_REDIS_STACKS
 def test_store_dying_during_sign_in_is_a_503_not_a_500(stack_settings, app, demo, redis_server):
     # The session loaded fine; the store dies before sign-in writes the new session (in the view).
     flaky = stack_settings.make_app(REDIS_URL=redis_server.url)
@@ -127,6 +130,7 @@ def test_store_dying_during_sign_in_is_a_503_not_a_500(stack_settings, app, demo
     assert browser.get("/api/me").status_code == 200
 
 
+@ON_REDIS_STACKS
 def test_hung_redis_answers_503_in_bounded_time_and_the_session_survives(outage_app, demo, redis_server):
     bob = ApiClient(outage_app.test_client())
     bob.login("bob")
@@ -148,6 +152,7 @@ def test_hung_redis_answers_503_in_bounded_time_and_the_session_survives(outage_
     assert outage_app.test_client().get("/api/health/session").get_json()["status"] in {"healthy", "degraded"}
 
 
+@ON_REDIS_STACKS
 def test_a_failed_save_is_a_503_and_the_selection_still_holds(stack_settings, app, demo, redis_server):
     # Its own instance: the hook that kills the store must be registered before the first request.
     flaky = stack_settings.make_app(REDIS_URL=redis_server.url)
@@ -166,3 +171,55 @@ def test_a_failed_save_is_a_503_and_the_selection_still_holds(stack_settings, ap
     redis_server.start()
     dave.login("dave")
     assert dave.current_deal_id() == demo["woodgrove"]
+
+
+# --- The database (not the session store) goes away -------------------------------------------
+
+
+@pytest.fixture
+def database_switch(postgres_url: str) -> Iterator[Callable[[bool], None]]:
+    """Refuse (and cut) or allow connections to this run's PostgreSQL database; always allowed again at the end."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(postgres_url)
+    admin = psycopg2.connect(
+        dbname="postgres", host=url.host, port=url.port, user=url.username, password=url.password, connect_timeout=3
+    )
+    admin.autocommit = True
+
+    def switch(available: bool) -> None:
+        with admin.cursor() as cursor:
+            cursor.execute(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS {str(available).lower()}')
+            if not available:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (url.database,),
+                )
+
+    try:
+        yield switch
+    finally:
+        switch(True)
+        admin.close()
+
+
+@pytest.mark.parametrize("stack", [POSTGRES_REDIS], indirect=True)
+def test_database_outage_is_a_503_and_nothing_is_lost(app, demo, browser, database_switch):
+    carol = browser()
+    carol.login("carol")
+    assert carol.post(f"/api/deals/{demo['initech']}/select").status_code == 200
+
+    database_switch(False)
+    response = carol.get("/api/deals/current")
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert response.get_json()["error"]["code"] == "database_unavailable"
+    assert response.headers["Retry-After"] == "5"
+    health = app.test_client().get("/api/health/session")
+    assert health.status_code == 503
+    assert health.get_json()["checks"]["database"]["ok"] is False
+    assert health.get_json()["checks"]["session_store"]["ok"] is True
+
+    database_switch(True)
+    assert carol.current_deal_id() == demo["initech"]
+    assert app.test_client().get("/api/health/session").status_code == 200

@@ -42,6 +42,7 @@ def register_extensions(app: Flask) -> None:
     from web.extensions import csrf, db, login_manager, migrate, server_sessions
     from web.http import register_converters
     from web.login import configure_login
+    from web.services.auth import configure_password_hashing
 
     register_converters(app)
     db.init_app(app)
@@ -51,6 +52,7 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
     configure_login(login_manager)
+    configure_password_hashing(cheap=app.config["APP_ENV"] == "test")
 
 
 def register_blueprints(app: Flask) -> None:
@@ -100,12 +102,14 @@ def register_security(app: Flask) -> None:
 
 
 def register_operations(app: Flask) -> None:
-    """The session health endpoint and Prometheus metrics (the scheduler starts elsewhere: gunicorn.conf.py)."""
+    """Health endpoint, Prometheus metrics, database outages as 503s (the scheduler starts in gunicorn.conf.py)."""
     from web import health
     from web.metrics import register_metrics
+    from web.outages import register_outage_handlers
 
     app.register_blueprint(health.bp)
     register_metrics(app)
+    register_outage_handlers(app)
     app.session_interface.sessionless_paths = health.SESSIONLESS_PATHS  # type: ignore[attr-defined]
 
 

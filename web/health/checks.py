@@ -30,6 +30,7 @@ from web.jobs.registry import JOBS
 from web.jobs.scheduler import job_period
 from web.jobs.status import JobStatus, job_statuses
 from web.models import SessionRecord, utcnow
+from web.outages import database_incident
 from web.sessions.base import report_store_failure, report_store_recovered
 
 log = logging.getLogger(__name__)
@@ -161,8 +162,9 @@ def check_database(app: Flask) -> tuple[Check, dict[str, JobStatus]]:
     try:
         statuses = _retry_stale_connection(query)
     except Exception as exc:
-        log.warning("health: database check failed: %s: %s", type(exc).__name__, exc)
+        database_incident.failed(exc)
         return Check(False, (time.perf_counter() - started) * 1000), {}
+    database_incident.recovered()
     return Check(True, (time.perf_counter() - started) * 1000), statuses
 
 
