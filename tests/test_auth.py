@@ -53,7 +53,7 @@ def test_session_holds_only_plain_values(api, app, demo):
 
 
 def test_sign_in_issues_a_new_session_id(api, app, demo):
-    api.csrf  # an anonymous session exists before sign-in
+    assert api.csrf  # an anonymous session exists before sign-in
     anonymous_sid = api.session_id()
     assert anonymous_sid is not None
     api.login("alice")
@@ -63,7 +63,7 @@ def test_sign_in_issues_a_new_session_id(api, app, demo):
 
 def test_fixated_session_id_is_useless_after_sign_in(browser, app, demo):
     attacker = browser()
-    attacker.csrf
+    assert attacker.csrf
     planted = attacker.session_id()
     victim = browser()
     victim.client.set_cookie("dealdesk_session", planted)

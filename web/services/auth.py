@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
@@ -11,8 +11,22 @@ from web.models import User
 from web.services.audit import ClientInfo, record_event
 
 _hasher = PasswordHasher()
-# Verified against when the email is unknown, so both failures take the same time.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+# Verified against when the email is unknown, so both failures take the same time; made on first use.
+_dummy_hash: str | None = None
+
+
+def configure_password_hashing(*, cheap: bool) -> None:
+    """Argon2's defaults, or its cheapest profile (tests only: hashing would dominate the suite's time)."""
+    global _hasher, _dummy_hash
+    _hasher = PasswordHasher.from_parameters(profiles.CHEAPEST) if cheap else PasswordHasher()
+    _dummy_hash = None
+
+
+def _unknown_user_hash() -> str:
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash("not-a-real-password")
+    return _dummy_hash
 
 
 def hash_password(password: str) -> str:
@@ -29,7 +43,7 @@ def authenticate(db_session: Session, *, email: str, password: str, client: Clie
     """The active user with these credentials, or None — with no hint which part was wrong."""
     user = find_user_by_email(db_session, email)
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        _hasher.verify(user.password_hash if user else _unknown_user_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None or not user.is_active:
