@@ -212,6 +212,7 @@ def inject_faults(cluster: Cluster, plan: Plan, recorder: Recorder, stop: thread
     cluster.start_postgres()
     recorder.event("postgres_started")
     at(plan.kill_at)
+    recorder.event("instance_killing")  # answers to requests cut by the kill come before kill_instance returns
     cluster.kill_instance(2)
     recorder.event("instance_killed")
     at(plan.kill_at + plan.instance_down_seconds)
