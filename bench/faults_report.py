@@ -172,8 +172,8 @@ def render_markdown(report: dict[str, Any], command: str, loadavg: tuple[float, 
     checks = report["checks"]
     rows = [
         (
-            "Redis stopped 10 s: only 503 while down",
-            f"{redis.get('statuses_while_down')}",
+            "Redis stopped 10 s: only 503 while down (users' requests)",
+            f"{redis.get('statuses_while_down')}; health polls: {redis.get('health_statuses_while_down')}",
             checks.get("redis_only_503"),
         ),
         (
