@@ -49,8 +49,9 @@ accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 logconfig_dict = gunicorn_logconfig(os.environ.get("LOG_FORMAT", "json"))
-# With LOG_FORMAT=text this is the line; with JSON the formatter picks the same atoms as fields.
-access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
+# With LOG_FORMAT=text this is the line (the request id is in the prefix); with JSON the formatter
+# picks the same atoms as fields.
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms'
 
 
 def on_starting(server):  # type: ignore[no-untyped-def]

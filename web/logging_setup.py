@@ -52,7 +52,12 @@ class RequestIdFilter(logging.Filter):
     """Stamps ``record.request_id`` ("-" outside a request)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not getattr(record, "request_id", None):
+        if getattr(record, "request_id", None):
+            return True
+        if record.name == "gunicorn.access" and isinstance(record.args, dict):
+            # Written after the response, outside the request: the id is the response's header.
+            record.request_id = record.args.get("{x-request-id}o", "-")
+        else:
             record.request_id = current_request_id() or "-"
         return True
 
