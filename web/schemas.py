@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 from flask import request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from web.errors import APIError
 from web.models import Deal, DealMember, MemberRole, Role, Stage
@@ -15,7 +15,25 @@ from web.services.identity import SessionUser
 
 M = TypeVar("M", bound=BaseModel)
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+def _stripped_not_blank(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("Must not be blank.")
+    return value
+
+
+def stripped_text(max_length: int) -> Any:
+    """Text trimmed of surrounding whitespace, at most ``max_length`` characters as sent and not blank.
+
+    The limit applies to the text as sent (as the OpenAPI description says): with pydantic's
+    ``strip_whitespace`` it applied after trimming, so padded text over the limit was accepted.
+    """
+    return Annotated[str, StringConstraints(min_length=1, max_length=max_length), AfterValidator(_stripped_not_blank)]
+
+
+Name = stripped_text(200)
+Email = stripped_text(254)
 Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2, allow_inf_nan=False)]
 
 
@@ -24,7 +42,7 @@ class StrictModel(BaseModel):
 
 
 class LoginIn(StrictModel):
-    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=254)]
+    email: Email
     password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 

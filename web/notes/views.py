@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from flask import Blueprint
 from flask_login import login_required
-from pydantic import StringConstraints
 
 from web.api_spec import api_operation
 from web.extensions import db
 from web.http import client_info, signed_in_user
-from web.schemas import NoteListOut, NoteOut, PageIn, StrictModel, iso, parse_body, parse_query
+from web.schemas import NoteListOut, NoteOut, PageIn, StrictModel, iso, parse_body, parse_query, stripped_text
 from web.services import notes as note_service
 from web.services.notes import NOTE_MAX_LENGTH, NoteView
 
 bp = Blueprint("notes_api", __name__, url_prefix="/api/deals")
 
 
+NoteBody = stripped_text(NOTE_MAX_LENGTH)
+
+
 class NoteIn(StrictModel):
-    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NOTE_MAX_LENGTH)]
+    body: NoteBody
 
 
 def note_json(note: NoteView) -> dict[str, Any]:
