@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 from flask import request
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, WithJsonSchema
 
 from web.errors import APIError
 from web.models import Deal, DealMember, MemberRole, Role, Stage
@@ -34,7 +34,15 @@ def stripped_text(max_length: int) -> Any:
 
 Name = stripped_text(200)
 Email = stripped_text(254)
-Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2, allow_inf_nan=False)]
+# pydantic describes a Decimal's string form with the model's str_max_length, which its decimal
+# parser does not apply ("000…0" of any length is 0): the description says only what is checked.
+MONEY_SCHEMA = {
+    "anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}],
+    "description": "An amount of at least 0 with at most 18 digits, 2 after the point: a JSON number or a string.",
+}
+Money = Annotated[
+    Decimal, Field(ge=0, max_digits=18, decimal_places=2, allow_inf_nan=False), WithJsonSchema(MONEY_SCHEMA)
+]
 
 
 class StrictModel(BaseModel):
