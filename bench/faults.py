@@ -243,7 +243,8 @@ def run_faults(plan: Plan, name: str | None = None) -> dict[str, Any]:
         if report["passed"]:  # keep the logs and data of a failed run for reading
             shutil.rmtree(cluster.run_dir, ignore_errors=True)
         else:
-            print(f"fault run: logs kept in {cluster.run_dir}", file=sys.stderr)
+            (cluster.run_dir / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+            print(f"fault run: logs and report.json kept in {cluster.run_dir}", file=sys.stderr)
 
 
 def _run_on(cluster: Cluster, plan: Plan) -> dict[str, Any]:
