@@ -292,7 +292,7 @@ def test_stale_deal_cleanup_clears_exactly_the_stale_references(app, demo):
         assert db.session.scalar(select(Deal.deleted_at).where(Deal.id == demo["litware"])) is not None
         db.session.remove()
 
-        cleared = clear_stale_deals()
+        cleared = clear_stale_deals(batch_size=2)  # several chunks of users
 
         after = {
             row.id: row for row in db.session.execute(select(User.id, User.last_deal_id, User.deal_context_version))
@@ -307,11 +307,15 @@ def test_stale_deal_cleanup_clears_exactly_the_stale_references(app, demo):
 
 
 @pytest.mark.parametrize("stack", [POSTGRES_SQL], indirect=True)
-def test_stale_deal_cleanup_is_one_statement(app, demo, count_queries):
-    with app.app_context(), count_queries() as log:
-        clear_stale_deals()
-    assert len(log.app_statements) == 1
-    assert log.app_statements[0].lstrip().upper().startswith("UPDATE USERS")
+def test_stale_deal_cleanup_is_one_update_per_chunk_of_users(app, demo, count_queries):
+    def updates(batch_size: int) -> tuple[int, int]:
+        with app.app_context(), count_queries() as log:
+            clear_stale_deals(batch_size=batch_size)
+        statements = [s.lstrip().upper() for s in log.app_statements]
+        return sum(s.startswith("UPDATE USERS") for s in statements), len(statements)
+
+    assert updates(10) == (1, 2)  # four users, one chunk: its boundary lookup and one UPDATE
+    assert updates(2) == (3, 6)  # users 1-2, 3-4, then the (empty) rest: never a statement per user
 
 
 @pytest.mark.parametrize("stack", SQL_STACKS, indirect=True)
