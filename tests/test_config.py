@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from web import create_app
+from web.accounts.throttle import DEFAULTS as THROTTLE_DEFAULTS
 from web.config import ConfigError, build_config, normalize_database_url
 
 
@@ -42,6 +43,8 @@ def test_database_url_names_the_installed_driver(url, expected):
         ({"APP_ENV": "staging"}, "APP_ENV"),
         ({"SESSION_LIFETIME_HOURS": "soon"}, "SESSION_LIFETIME_HOURS"),
         ({"SESSION_LIFETIME_HOURS": "-1"}, "SESSION_LIFETIME_HOURS"),
+        ({"SIGNIN_LIMIT_PER_ACCOUNT": "ten per minute"}, "SIGNIN_LIMIT_PER_ACCOUNT"),
+        ({"SIGNIN_LIMIT_PER_IP": "50 per fortnight"}, "SIGNIN_LIMIT_PER_IP"),
     ],
 )
 def test_bad_settings_fail_at_start_up_with_a_clear_message(env, message):
@@ -51,6 +54,23 @@ def test_bad_settings_fail_at_start_up_with_a_clear_message(env, message):
 
 def test_session_lifetime_from_hours():
     assert build_config(env={"SESSION_LIFETIME_HOURS": "1.5"})["PERMANENT_SESSION_LIFETIME"] == timedelta(minutes=90)
+
+
+def test_signin_limits_from_the_environment_reach_the_app(tmp_path, monkeypatch):
+    monkeypatch.setenv("SIGNIN_LIMIT_PER_ACCOUNT", "3 per 5 minutes")
+    monkeypatch.setenv("SIGNIN_LIMIT_PER_IP", "20/hour;100/day")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'absent.db'}", "APP_ENV": "test"})
+    assert app.config["SIGNIN_LIMIT_PER_ACCOUNT"] == "3 per 5 minutes"
+    assert app.config["SIGNIN_LIMIT_PER_IP"] == "20/hour;100/day"
+
+
+def test_signin_limits_default_when_unset(tmp_path, monkeypatch):
+    for name in ("SIGNIN_LIMIT_PER_ACCOUNT", "SIGNIN_LIMIT_PER_IP"):
+        monkeypatch.delenv(name, raising=False)
+    assert "SIGNIN_LIMIT_PER_ACCOUNT" not in build_config(env={})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'absent.db'}", "APP_ENV": "test"})
+    assert app.config["SIGNIN_LIMIT_PER_ACCOUNT"] == THROTTLE_DEFAULTS["SIGNIN_LIMIT_PER_ACCOUNT"]
+    assert app.config["SIGNIN_LIMIT_PER_IP"] == THROTTLE_DEFAULTS["SIGNIN_LIMIT_PER_IP"]
 
 
 def test_engine_options_per_dialect():

@@ -8,10 +8,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from limits import parse_many
+
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 DEFAULT_SQLITE_URL = f"sqlite:///{INSTANCE_DIR / 'dealdesk.db'}"
 ENVIRONMENTS = ("development", "test", "production")
 SESSION_BACKENDS = ("sqlalchemy", "redis")
+# Flask-Limiter limit strings; unset, the defaults in web.accounts.throttle.DEFAULTS apply.
+SIGNIN_LIMITS = ("SIGNIN_LIMIT_PER_ACCOUNT", "SIGNIN_LIMIT_PER_IP")
 
 
 class ConfigError(RuntimeError):
@@ -68,6 +72,7 @@ def config_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "REDIS_SOCKET_TIMEOUT": _positive_number(env, "REDIS_SOCKET_TIMEOUT", 0.5),
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=lifetime_hours),
         "SESSION_TOUCH_INTERVAL_SECONDS": _positive_number(env, "SESSION_TOUCH_INTERVAL_SECONDS", 300),
+        "DEAL_CACHE_SECONDS": _positive_number(env, "DEAL_CACHE_SECONDS", 60),
         "SESSION_COOKIE_SECURE": _flag(env.get("SESSION_COOKIE_SECURE"), app_env == "production"),
         **security_config_from_env(env),
         **operations_config_from_env(env),
@@ -79,7 +84,7 @@ def _csv(value: str | None) -> list[str]:
 
 
 def security_config_from_env(env: Mapping[str, str]) -> dict[str, Any]:
-    """Proxies, key rotation, audit retention and Redis Sentinel (docs/SECURITY.md, docs/DEPLOYMENT.md)."""
+    """Proxies, key rotation, audit retention, Redis Sentinel, sign-in limits (docs/SECURITY.md, docs/DEPLOYMENT.md)."""
     proxies = env.get("TRUSTED_PROXIES") or "0"
     if not proxies.isdigit():
         raise ConfigError(f"TRUSTED_PROXIES must be a whole number of proxy hops, got {proxies!r}")
@@ -97,7 +102,23 @@ def security_config_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         "AUDIT_PURGE_BATCH_SIZE": int(_positive_number(env, "AUDIT_PURGE_BATCH_SIZE", 1000)),
         "REDIS_SENTINELS": sentinels,
         "REDIS_SENTINEL_SERVICE": env.get("REDIS_SENTINEL_SERVICE", "mymaster"),
+        **signin_limits_from_env(env),
     }
+
+
+def signin_limits_from_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The sign-in throttle's limits that the environment sets, checked the way Flask-Limiter will parse them."""
+    found: dict[str, str] = {}
+    for name in SIGNIN_LIMITS:
+        raw = (env.get(name) or "").strip()
+        if not raw:
+            continue
+        try:
+            parse_many(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name} must be a rate limit such as '10 per 15 minutes', got {raw!r}") from exc
+        found[name] = raw
+    return found
 
 
 def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
