@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -35,6 +36,18 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 LOCAL_ADMIN_URL = os.environ.get("BENCH_ADMIN_DATABASE_URL", "postgresql://127.0.0.1:5432/postgres")
 SECRET_KEY = "bench-cluster-secret-key-not-for-production-0123456789"
 GUNICORN_CONF = REPO / "gunicorn.conf.py"
+REDIS_READY_WITHIN = 10.0  # seconds from start until PING answers PONG (it answers -LOADING while reading the AOF)
+REDIS_GONE_WITHIN = 10.0  # seconds from the end of stop until connections to its port are refused
+
+
+def redis_ping(port: int, timeout: float = 0.5) -> str | None:
+    """Redis's answer to an inline PING on loopback ``port`` ("+PONG", "-LOADING …"); None if none came."""
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=timeout) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(256).decode(errors="replace").strip() or None
+    except OSError:
+        return None
 
 
 @dataclass
@@ -199,10 +212,22 @@ class Cluster:
             "--dir", str(data_dir), "--daemonize", "no", "--logfile", "",
         ]  # fmt: skip
         popen = self._start("redis", argv, port=port)
-        procs.wait_for_port(port, 10, popen, "redis-server")
+        procs.wait_for_port(port, REDIS_READY_WITHIN, popen, "redis-server")
+        deadline = time.monotonic() + REDIS_READY_WITHIN
+        while (answer := redis_ping(port)) != "+PONG":
+            if popen.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server on {port} did not answer PING with PONG (last answer: {answer!r})")
+            time.sleep(0.05)
 
     def stop_redis(self) -> None:
+        """Stop the cluster's Redis by pid (SIGKILL after 15 s); returns once its port refuses connections."""
+        port = self.ports["redis"]
         self._stop("redis")
+        deadline = time.monotonic() + REDIS_GONE_WITHIN
+        while procs.port_open(port):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server still accepts connections on {port} {REDIS_GONE_WITHIN} s after stop")
+            time.sleep(0.05)
 
     # PostgreSQL -------------------------------------------------------------------------
 

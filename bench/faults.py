@@ -199,10 +199,11 @@ def inject_faults(cluster: Cluster, plan: Plan, recorder: Recorder, stop: thread
         stop.wait(max(0.0, seconds - recorder.clock.now()))
 
     at(plan.redis_stop_at)
-    cluster.stop_redis()
+    cluster.stop_redis()  # returns once Redis's port refuses connections, so the window holds no live Redis
     recorder.event("redis_stopped")
     at(plan.redis_stop_at + plan.redis_down_seconds)
-    cluster.start_redis()
+    recorder.event("redis_starting")  # the end of the outage: from here on a request may find Redis up
+    cluster.start_redis()  # returns once Redis answers PING with PONG (not -LOADING)
     recorder.event("redis_started")
     at(plan.postgres_restart_at)
     recorder.event("postgres_stopping")

@@ -25,10 +25,13 @@ def _statuses(calls: Iterable[Call]) -> dict[str, int]:
 
 
 def redis_outage(calls: Sequence[Call], events: Mapping[str, float]) -> dict[str, Any]:
+    # Down from the moment its port refused connections until it was started again; while it
+    # starts (until its first PONG, "redis_started") either a 503 or a 200 is a right answer.
     stopped, started = events["redis_stopped"], events["redis_started"]
+    starting = events.get("redis_starting", started)
     # Users' requests; the health check is judged by how soon it turns unhealthy (it may cache its verdict).
-    during = _between(calls, stopped, started, USER_KINDS)
-    health_during = _between(calls, stopped, started, ("health",))
+    during = _between(calls, stopped, starting, USER_KINDS)
+    health_during = _between(calls, stopped, starting, ("health",))
     unhealthy = [c for c in calls if c.kind == "health" and c.started >= stopped and c.status != 200]
     unhealthy_after = (unhealthy[0].ended - stopped) if unhealthy else None
     # Up to the next fault: requests failing while PostgreSQL shuts down are not Redis's.
@@ -38,9 +41,12 @@ def redis_outage(calls: Sequence[Call], events: Mapping[str, float]) -> dict[str
     healthy = [c for c in calls if c.kind == "health" and c.started >= started and c.status == 200]
     statuses = _statuses(during)
     return {
-        "down_seconds": round(started - stopped, 2),
+        "down_seconds": round(starting - stopped, 2),
         "statuses_while_down": statuses,
         "only_503_while_down": bool(during) and set(statuses) == {"503"},
+        "not_503_while_down": [
+            (round(c.started, 3), round(c.ended, 3), c.kind, c.status) for c in during if c.status != 503
+        ][:20],
         "health_statuses_while_down": _statuses(health_during),
         "health_unhealthy_after_s": None if unhealthy_after is None else round(unhealthy_after, 2),
         "health_unhealthy_within_2s": unhealthy_after is not None and unhealthy_after <= HEALTH_UNHEALTHY_WITHIN,
