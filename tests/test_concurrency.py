@@ -124,8 +124,9 @@ def run_rounds(
         assert version == version_before + SELECTORS, "every selection bumps the version once"
         version_before = version
         tally.rounds += 1
-        context = stored.get("deal_ctx")
-        if context != {"deal_id": last_deal, "version": version}:
+        context = stored.get("deal_ctx") or {}
+        cached_id = (context.get("deal") or {}).get("id", context.get("deal_id"))
+        if (context.get("deal_id"), context.get("version"), cached_id) != (last_deal, version, last_deal):
             tally.lost_selection_rounds += 1
             tally.failures.append(f"{round_no}: session deal {context}, users row ({last_deal}, v{version})")
         lost = {name: stored.get(f"mark_{name}") for name in MARKS if stored.get(f"mark_{name}") != round_no}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import delete, update
 
 from tests.helpers import audit_actions, expire_session, last_deal_id, rewrite_stored_session, run_sql, stored_session
+from web import deal_context
 from web.models import Deal as DealModel
 from web.models import DealMember, User, utcnow
 
@@ -160,12 +163,17 @@ def test_deactivated_user_cannot_sign_in_and_keeps_no_context(browser, app, demo
     assert response.status_code == 401
 
 
-def test_current_deal_hides_a_deal_that_became_invisible(api, app, demo):
+def test_a_change_made_outside_the_app_is_seen_once_the_cache_is_due(api, app, demo, monkeypatch):
+    """SQL typed by an operator reaches no live session; the cache's age bound is the backstop."""
     api.login("dave")
     api.post(f"/api/deals/{demo['woodgrove']}/select")
     run_sql(app, delete(DealMember).where(DealMember.user_id == demo["dave"]))
+    assert api.current_deal_id() == demo["woodgrove"], "within DEAL_CACHE_SECONDS the cached deal is served"
+    later = time.time() + app.config["DEAL_CACHE_SECONDS"] + 1
+    monkeypatch.setattr(deal_context, "wall_clock", lambda: later)
     assert api.current_deal_id() is None
     assert api.get("/api/me").get_json()["current_deal"] is None
+    assert stored_session(app, api.session_id())["deal_ctx"]["deal_id"] is None
 
 
 def test_deleting_a_deal_clears_every_selection_of_it(browser, app, demo):

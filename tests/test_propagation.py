@@ -13,6 +13,7 @@ from tests.helpers import last_deal_id, stored_session
 from tests.test_session_index import index_rows
 from web.extensions import db
 from web.models import User
+from web.sessions.base import hash_session_id
 
 
 def deal_context(app: Flask, browser_sid: str) -> dict | None:
@@ -55,8 +56,13 @@ def test_deleted_deal_leaves_an_older_session_even_when_another_holds_a_newer_ch
     assert home.post(f"/api/deals/{demo['northwind']}/select").status_code == 200
     home_before = deal_context(app, home.session_id())
     assert bob.delete(f"/api/deals/{demo['woodgrove']}").status_code == 204
-    assert deal_context(app, office.session_id())["deal_id"] is None
-    assert deal_context(app, home.session_id()) == home_before
+    new_version = context_version(app, demo["alice"])
+    # The office session held the deleted deal: it takes the user's durable choice, the newer one.
+    assert deal_context(app, office.session_id()) == {"deal_id": demo["northwind"], "version": new_version}
+    home_after = deal_context(app, home.session_id())
+    # Raised to the deletion's version (older selections in flight cannot land), deal and cache kept.
+    assert home_after == {**home_before, "version": new_version}
+    assert new_version > home_before["version"]
     assert last_deal_id(app, demo["alice"]) == demo["northwind"]
     assert home.current_deal_id() == demo["northwind"]
 
@@ -143,3 +149,90 @@ def test_password_change_destroys_the_other_sessions_only(browser, app, demo):
     new.login("bob", "a much longer passphrase 42")
     old = browser().post("/api/auth/login", json={"email": "bob@acme.test", "password": "demo-password"})
     assert old.status_code == 401
+
+
+def test_warm_current_deal_is_served_from_the_session(api, app, demo, count_queries):
+    api.login("dave")
+    assert api.post(f"/api/deals/{demo['woodgrove']}/select").status_code == 200
+    with count_queries() as log:
+        body = api.get("/api/deals/current").get_json()
+    assert body["current_deal"]["name"] == "Woodgrove Bank branch sale"
+    assert log.app_statements == [], "the selection cached the deal: a warm read asks the database nothing"
+    assert deal_context(app, api.session_id())["deal"] == body["current_deal"]
+
+
+def test_a_restored_context_is_checked_and_cached_once(browser, app, demo, count_queries):
+    first = browser()
+    first.login("dave")
+    assert first.post(f"/api/deals/{demo['woodgrove']}/select").status_code == 200
+    second = browser()
+    # The restore brings back the deal id; the sign-in's answer shows the deal, fetched and checked.
+    assert second.login("dave").get_json()["current_deal"]["id"] == demo["woodgrove"]
+    assert deal_context(app, second.session_id())["deal"]["id"] == demo["woodgrove"]
+    with count_queries() as log:
+        assert second.current_deal_id() == demo["woodgrove"]
+    assert log.app_statements == []
+
+
+def test_a_changed_deal_is_shown_changed_on_the_next_read(browser, app, demo, count_queries):
+    bob, dave = browser(), browser()
+    bob.login("bob")
+    dave.login("dave")
+    assert dave.post(f"/api/deals/{demo['woodgrove']}/select").status_code == 200
+    assert dave.current_deal_id() == demo["woodgrove"]
+    response = bob.patch(
+        f"/api/deals/{demo['woodgrove']}", json={"name": "Woodgrove Bank, renamed", "stage": "negotiation"}
+    )
+    assert response.status_code == 200
+    assert "deal" not in deal_context(app, dave.session_id()), "the edit dropped the cached copy"
+    current = dave.get("/api/deals/current").get_json()["current_deal"]
+    assert (current["name"], current["stage"]) == ("Woodgrove Bank, renamed", "negotiation")
+    with count_queries() as log:
+        assert dave.get("/api/me").get_json()["current_deal"]["name"] == "Woodgrove Bank, renamed"
+    assert log.app_statements == []
+
+
+def test_a_demoted_admin_loses_a_deal_seen_only_as_admin(browser, app, demo, count_queries):
+    alice, bob, bob_phone = browser(), browser(), browser()
+    alice.login("alice")
+    assert alice.patch(f"/api/users/{demo['bob']}", json={"role": "admin"}).status_code == 200
+    bob.login("bob")
+    assert bob.post(f"/api/deals/{demo['northwind']}/select").status_code == 200  # alice's deal
+    bob_phone.login("bob")
+    assert bob_phone.current_deal_id() == demo["northwind"]
+    assert alice.patch(f"/api/users/{demo['bob']}", json={"role": "member"}).status_code == 200
+    assert last_deal_id(app, demo["bob"]) is None
+    for client in (bob, bob_phone):
+        with count_queries() as log:
+            assert client.current_deal_id() is None
+        assert log.app_statements == []
+        assert deal_context(app, client.session_id()) == {"deal_id": None, "version": context_version(app, demo["bob"])}
+    assert bob.post(f"/api/deals/{demo['northwind']}/select").status_code == 404
+
+
+def test_a_demoted_admin_keeps_a_deal_they_still_see(browser, app, demo):
+    alice, bob = browser(), browser()
+    alice.login("alice")
+    assert alice.patch(f"/api/users/{demo['bob']}", json={"role": "admin"}).status_code == 200
+    bob.login("bob")
+    assert bob.post(f"/api/deals/{demo['tailspin']}/select").status_code == 200  # bob's own deal
+    assert alice.patch(f"/api/users/{demo['bob']}", json={"role": "member"}).status_code == 200
+    assert last_deal_id(app, demo["bob"]) == demo["tailspin"]
+    assert bob.current_deal_id() == demo["tailspin"]
+    assert deal_context(app, bob.session_id())["deal"]["id"] == demo["tailspin"], "the cache was kept"
+
+
+def test_an_older_selection_saved_after_a_removal_cannot_bring_the_deal_back(browser, app, demo):
+    """The race the version floor closes: a selection checked before a removal, saved after it."""
+    bob, dave = browser(), browser()
+    bob.login("bob")
+    dave.login("dave")
+    assert dave.post(f"/api/deals/{demo['woodgrove']}/select").status_code == 200
+    in_flight = deal_context(app, dave.session_id())  # what a slow selection would save
+    assert bob.delete(f"/api/deals/{demo['woodgrove']}/members/{demo['dave']}").status_code == 204
+    interface = app.session_interface
+    with app.app_context():
+        store_id = interface.store_id_for_hash(hash_session_id(dave.session_id()))
+        assert interface.merge_into_store(store_id, {"deal_ctx": in_flight}, set(), extend=False)
+    assert deal_context(app, dave.session_id())["deal_id"] is None
+    assert dave.current_deal_id() is None

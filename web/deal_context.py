@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from typing import Any
 
 from flask import Flask, current_app, request, session
 from flask_login import current_user, login_user, logout_user
@@ -11,9 +13,10 @@ from web import metrics
 from web.errors import APIError
 from web.extensions import db
 from web.http import client_info
-from web.models import User, utcnow
+from web.models import Deal, User, utcnow
+from web.schemas import deal_json
 from web.services import sessions as session_index
-from web.services.context import DealContext, RestoreResult, restore_context
+from web.services.context import DealContext, RestoreResult, current_deal, restore_context
 from web.services.identity import session_values, user_from_session
 from web.sessions import DEAL_CONTEXT_KEY
 
@@ -27,8 +30,37 @@ def session_context() -> DealContext | None:
     return DealContext.from_session(session.get(DEAL_CONTEXT_KEY))
 
 
-def store_context(context: DealContext) -> None:
+def wall_clock() -> float:
+    return time.time()
+
+
+def store_context(context: DealContext, deal: Deal | None = None) -> None:
+    """Put the context in the session, with ``deal`` cached as the API shows it when given."""
+    if deal is not None and deal.id == context.deal_id:
+        context = context.with_deal(deal_json(deal), checked_at=wall_clock())
     session[DEAL_CONTEXT_KEY] = context.to_session()
+
+
+def current_deal_json(user_id: int) -> dict[str, Any] | None:
+    """The current deal as the API shows it: from the session's cache, else one query that refills it.
+
+    Everything the app does that takes a deal out of a user's sight, or changes it,
+    rewrites or drops the cache in that user's live sessions (``web.services.sessions``),
+    so within ``DEAL_CACHE_SECONDS`` of its last check the cache is served with no
+    query. Past that age it is checked again (one query, and the session is written):
+    the backstop for changes made outside the app, such as SQL typed by an operator.
+    """
+    context = session_context()
+    if context is None or context.deal_id is None:
+        return None
+    if context.deal is not None and wall_clock() - context.checked_at < current_app.config["DEAL_CACHE_SECONDS"]:
+        return context.deal
+    deal = current_deal(db.session, user_id=user_id, context=context)
+    if deal is None:
+        store_context(DealContext(None, context.version))
+        return None
+    store_context(context, deal)
+    return deal_json(deal)
 
 
 def start_user_session(user: User) -> None:

@@ -9,21 +9,19 @@ from flask_login import login_required
 from flask_wtf.csrf import generate_csrf
 
 from web.api_spec import api_operation
-from web.deal_context import end_user_session, restore_into_session, session_context, start_user_session
+from web.deal_context import current_deal_json, end_user_session, restore_into_session, start_user_session
 from web.errors import APIError
 from web.extensions import db
 from web.http import client_info, signed_in_user
-from web.schemas import CsrfOut, LoginIn, MeOut, deal_json, parse_body, user_json
+from web.schemas import CsrfOut, LoginIn, MeOut, parse_body, user_json
 from web.services import auth
-from web.services.context import current_deal
 
 bp = Blueprint("auth_api", __name__, url_prefix="/api")
 
 
 def me_payload() -> dict[str, Any]:
     user = signed_in_user()
-    deal = current_deal(db.session, user_id=user.id, context=session_context())
-    return {"user": user_json(user), "current_deal": deal_json(deal) if deal else None}
+    return {"user": user_json(user), "current_deal": current_deal_json(user.id)}
 
 
 @bp.get("/csrf")

@@ -8,7 +8,7 @@ from flask import Blueprint, Response
 from flask_login import login_required
 
 from web.api_spec import api_operation
-from web.deal_context import session_context, store_context
+from web.deal_context import current_deal_json, store_context
 from web.errors import APIError
 from web.extensions import db
 from web.http import client_info, signed_in_user
@@ -91,9 +91,8 @@ def update_deal(deal_id: int) -> dict[str, Any]:
 @api_operation("Delete a deal (the owner, admins)", responses={204: None}, errors=(403,))
 def delete_deal(deal_id: int) -> Response:
     user = signed_in_user()
-    cleared = deal_service.delete_deal(db.session, user_id=user.id, deal_id=deal_id, client=client_info())
-    if user.id in cleared:
-        store_context(context_service.DealContext(None, cleared[user.id]))
+    # The live sessions (this one too) are rewritten by the service; this request leaves its context alone.
+    deal_service.delete_deal(db.session, user_id=user.id, deal_id=deal_id, client=client_info())
     return Response(status=204)
 
 
@@ -105,15 +104,14 @@ def select_deal(deal_id: int) -> dict[str, Any]:
         deal, context = context_service.select_deal(
             db.session, user_id=user.id, organization_id=user.organization_id, deal_id=deal_id, client=client_info()
         )
-        store_context(context)
+        store_context(context, deal)
     return {"current_deal": deal_json(deal)}
 
 
 @bp.get("/current")
 @api_operation("The current deal, if still visible", responses={200: CurrentDealOut})
 def get_current_deal() -> dict[str, Any]:
-    deal = context_service.current_deal(db.session, user_id=signed_in_user().id, context=session_context())
-    return {"current_deal": deal_json(deal) if deal else None}
+    return {"current_deal": current_deal_json(signed_in_user().id)}
 
 
 @bp.delete("/current")

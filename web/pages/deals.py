@@ -6,7 +6,6 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from web.deal_context import store_context
 from web.extensions import db
 from web.http import client_info, signed_in_user
 from web.models import MemberRole, Stage
@@ -15,7 +14,6 @@ from web.pages.forms import ROLE_CHOICES, ActionForm, DealForm, MemberForm, Memb
 from web.permissions import require_managed_deal
 from web.services import deals as deal_service
 from web.services import notes as note_service
-from web.services.context import DealContext
 from web.services.deal_pages import deal_overview, managed_deal_ids, member_candidates, search_visible_deals
 
 Page = tuple[str, int]
@@ -122,9 +120,8 @@ def confirm_delete(deal_id: int) -> str:
 @login_required
 def delete_deal(deal_id: int) -> Response:
     user = signed_in_user()
-    cleared = deal_service.delete_deal(db.session, user_id=user.id, deal_id=deal_id, client=client_info())
-    if user.id in cleared:
-        store_context(DealContext(None, cleared[user.id]))
+    # The live sessions (this one too) are rewritten by the service.
+    deal_service.delete_deal(db.session, user_id=user.id, deal_id=deal_id, client=client_info())
     flash("The deal was deleted.", "success")
     return redirect(url_for("pages.deal_list"))
 

@@ -6,6 +6,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from web import metrics
 from web.deal_context import end_user_session, restore_into_session, start_user_session, store_context
 from web.extensions import db
 from web.http import client_info, signed_in_user
@@ -55,10 +56,11 @@ def index() -> str:
 
 def _select(deal_id: int) -> None:
     user = signed_in_user()
-    _deal, context = context_service.select_deal(
-        db.session, user_id=user.id, organization_id=user.organization_id, deal_id=deal_id, client=client_info()
-    )
-    store_context(context)
+    with metrics.counted_deal_select():
+        deal, context = context_service.select_deal(
+            db.session, user_id=user.id, organization_id=user.organization_id, deal_id=deal_id, client=client_info()
+        )
+        store_context(context, deal)
 
 
 @bp.post("/deals/select")

@@ -24,6 +24,7 @@ from web.models import Role, User, utcnow
 from web.services import sessions as session_index
 from web.services.audit import ClientInfo, record_event
 from web.services.auth import hash_password
+from web.services.context import ContextState, reset_contexts
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
@@ -106,19 +107,37 @@ def update_user(
         )
     if role_changed or deactivated or activated:
         user.updated_at = utcnow()
+    # An admin who becomes a member may lose sight of the deal they are working on.
+    context = reset_contexts(db_session, [user.id]).get(user.id) if role_changed else None
     db_session.commit()
-    _propagate_user_change(db_session, user, role_changed=role_changed, deactivated=deactivated, client=client)
+    _propagate_user_change(
+        db_session,
+        user,
+        role_changed=role_changed,
+        deactivated=deactivated,
+        context=context[1] if context else None,
+        client=client,
+    )
     return user
 
 
 def _propagate_user_change(
-    db_session: Session, user: User, *, role_changed: bool, deactivated: bool, client: ClientInfo
+    db_session: Session,
+    user: User,
+    *,
+    role_changed: bool,
+    deactivated: bool,
+    context: ContextState | None,
+    client: ClientInfo,
 ) -> None:
     """After the commit: the database is the truth, live sessions follow it."""
     if deactivated:
         session_index.revoke_all_sessions(db_session, user_id=user.id, client=client)
-    elif role_changed:
+        return
+    if role_changed:
         session_index.rewrite_role_in_sessions(db_session, user_id=user.id, role=user.role.value)
+    if context is not None:
+        session_index.reset_context_in_sessions(db_session, states={user.id: context})
 
 
 def password_problem(password: str, *, email: str) -> str | None:

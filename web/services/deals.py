@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from web.errors import APIError
@@ -17,6 +17,7 @@ from web.permissions import (
 )
 from web.services import sessions as session_index
 from web.services.audit import ClientInfo, record_event
+from web.services.context import ContextState, reset_contexts
 
 
 def list_visible_deals(db_session: Session, *, user_id: int, limit: int, offset: int) -> tuple[list[Deal], int]:
@@ -70,29 +71,30 @@ def update_deal(
         client=client,
         details={"fields": sorted(changes)},
     )
+    viewers = viewer_ids(db_session, deal.id)
     db_session.commit()
+    session_index.forget_cached_deal(db_session, deal_id=deal.id, user_ids=viewers)
     return deal
 
 
-def delete_deal(db_session: Session, *, user_id: int, deal_id: int, client: ClientInfo) -> dict[int, int]:
+def viewer_ids(db_session: Session, deal_id: int) -> list[int]:
+    """Everyone who can see the deal now: whose live sessions may hold it."""
+    return list(
+        db_session.scalars(select(User.id).where(exists().where(Deal.id == deal_id, visible_deals_clause(User.id))))
+    )
+
+
+def delete_deal(db_session: Session, *, user_id: int, deal_id: int, client: ClientInfo) -> dict[int, ContextState]:
     """Soft-delete the deal and clear every ``last_deal_id`` that pointed at it, in one transaction;
     then take the deal out of every live session's context (through the session index).
 
-    Returns the users whose selection was cleared, with their new context version.
+    Returns the new context state of everyone who could see the deal.
     """
     deal = require_managed_deal(db_session, deal_id, user_id)
-    # Whose sessions may hold the deal: everyone who could see it until now.
-    viewers = db_session.scalars(
-        select(User.id).where(exists().where(Deal.id == deal.id, visible_deals_clause(User.id)))
-    )
-    viewer_ids = list(viewers)
+    viewers = viewer_ids(db_session, deal.id)
     deal.deleted_at = utcnow()
-    cleared = db_session.execute(
-        update(User)
-        .where(User.last_deal_id == deal.id)
-        .values(last_deal_id=None, deal_context_version=User.deal_context_version + 1)
-        .returning(User.id, User.deal_context_version)
-    ).all()
+    db_session.flush()
+    states = {viewer: state for viewer, (_before, state) in reset_contexts(db_session, viewers).items()}
     record_event(
         db_session,
         organization_id=deal.organization_id,
@@ -102,9 +104,8 @@ def delete_deal(db_session: Session, *, user_id: int, deal_id: int, client: Clie
         client=client,
     )
     db_session.commit()
-    versions = {row.id: row.deal_context_version for row in cleared}
-    session_index.remove_deal_from_sessions(db_session, deal_id=deal_id, user_ids=viewer_ids, versions=versions)
-    return versions
+    session_index.reset_context_in_sessions(db_session, states=states)
+    return states
 
 
 def list_members(db_session: Session, *, user_id: int, deal_id: int) -> list[tuple[DealMember, str]]:
@@ -174,12 +175,7 @@ def remove_member(db_session: Session, *, user_id: int, deal_id: int, member_use
     db_session.flush()
     still_visible = exists().where(Deal.id == deal_id, visible_deals_clause(member_user_id))
     lost_access = not db_session.scalar(select(still_visible))
-    cleared = db_session.execute(
-        update(User)
-        .where(and_(User.id == member_user_id, User.last_deal_id == deal_id, ~still_visible))
-        .values(last_deal_id=None, deal_context_version=User.deal_context_version + 1)
-        .returning(User.deal_context_version)
-    ).scalar_one_or_none()
+    reset = reset_contexts(db_session, [member_user_id]) if lost_access else {}
     record_event(
         db_session,
         organization_id=deal.organization_id,
@@ -190,9 +186,8 @@ def remove_member(db_session: Session, *, user_id: int, deal_id: int, member_use
         details={"member_user_id": member_user_id},
     )
     db_session.commit()
-    if lost_access:
-        versions = {} if cleared is None else {member_user_id: cleared}
-        session_index.remove_deal_from_sessions(
-            db_session, deal_id=deal_id, user_ids=[member_user_id], versions=versions
-        )
-    return cleared is not None
+    if not reset:
+        return False
+    before, state = reset[member_user_id]
+    session_index.reset_context_in_sessions(db_session, states={member_user_id: state})
+    return before == deal_id

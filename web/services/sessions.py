@@ -20,8 +20,10 @@ Functions (every ``db_session`` function owns its transaction and commits):
 ``revoke_all_sessions(db_session, *, user_id, keep_session_id=None, client=ClientInfo()) -> int``: destroy
     all the user's sessions but the one with id ``keep_session_id``; returns how many.
 ``purge_expired_sessions(db_session, *, now=None) -> int``: drop index rows whose session has expired.
-``remove_deal_from_sessions(db_session, *, deal_id, user_ids, versions) -> int``: take a deal out of the
-    context of those users' live sessions (``versions``: the new context version per user, where known).
+``reset_context_in_sessions(db_session, *, states) -> int``: set the deal context of those users' live
+    sessions to their new durable state (``web.services.context.reset_contexts``), unless a session holds a newer one.
+``forget_cached_deal(db_session, *, deal_id, user_ids) -> int``: drop a changed deal's cached copy from
+    those users' live sessions.
 ``rewrite_role_in_sessions(db_session, *, user_id, role) -> int``: the cached role, rewritten.
 
 The functions that reach live sessions need an application context (they use the
@@ -43,6 +45,7 @@ from sqlalchemy.orm import Session
 from web.models import User, UserSession, utcnow
 from web.models.base import UTCDateTime
 from web.services.audit import ClientInfo, record_event
+from web.services.context import ContextState
 from web.sessions import DEAL_CONTEXT_KEY, MergingSessionInterface
 from web.sessions.base import hash_session_id
 
@@ -52,6 +55,9 @@ PUBLIC_ID_BYTES = 16  # 22 URL-safe characters
 ROLE_KEY = "user_role"
 # Index writes made by the session layer count as session-store work in query logs.
 STORE_EXECUTION_TAG = {"dealdesk_component": "session_store"}
+
+# The cached deal in a session's deal context (web.services.context.DealContext).
+CACHE_KEYS = ("deal", "checked_at")
 
 SessionTransform = Callable[[dict[str, Any]], dict[str, Any] | None]
 
@@ -244,26 +250,53 @@ def _rewrite_sessions(
     return changed
 
 
-def without_deal(deal_id: int, version: int | None) -> SessionTransform:
-    """A transform taking ``deal_id`` out of a session's deal context (None when it is not there)."""
+def to_context_state(state: ContextState) -> SessionTransform:
+    """A transform setting a session's deal context to ``state`` unless it already holds a newer one.
+
+    A context with a higher version was selected after the change committed, and its
+    selection saw the change (``web.services.context``); anything older, a restored
+    context (version 0) or none at all is replaced. The cached deal is kept only when
+    the session keeps the same deal.
+    """
 
     def transform(stored: dict[str, Any]) -> dict[str, Any] | None:
         context = stored.get(DEAL_CONTEXT_KEY)
-        if not isinstance(context, dict) or context.get("deal_id") != deal_id:
+        if isinstance(context, dict) and int(context.get("version", 0)) > state.version:
             return None
-        current = int(context.get("version", 0))
-        # The new version outranks any selection still in flight from before the change.
-        stored[DEAL_CONTEXT_KEY] = {"deal_id": None, "version": max(current, version or 0)}
+        replacement: dict[str, Any] = {"deal_id": state.deal_id, "version": state.version}
+        if isinstance(context, dict) and context.get("deal_id") == state.deal_id:
+            replacement.update({key: context[key] for key in CACHE_KEYS if key in context})
+        if context == replacement:
+            return None
+        stored[DEAL_CONTEXT_KEY] = replacement
         return stored
 
     return transform
 
 
-def remove_deal_from_sessions(
-    db_session: Session, *, deal_id: int, user_ids: Iterable[int], versions: Mapping[int, int]
-) -> int:
-    """Clear ``deal_id`` from the deal context of these users' live sessions; returns how many changed."""
-    return _rewrite_sessions(db_session, user_ids, lambda user_id: without_deal(deal_id, versions.get(user_id)))
+def reset_context_in_sessions(db_session: Session, *, states: Mapping[int, ContextState]) -> int:
+    """Rewrite the deal context of these users' live sessions to their new durable state; returns how many changed."""
+    return _rewrite_sessions(db_session, states, lambda user_id: to_context_state(states[user_id]))
+
+
+def without_cached_deal(deal_id: int) -> SessionTransform:
+    """A transform dropping the cached copy of ``deal_id``; the next read of the current deal fetches it again."""
+
+    def transform(stored: dict[str, Any]) -> dict[str, Any] | None:
+        context = stored.get(DEAL_CONTEXT_KEY)
+        if not isinstance(context, dict) or context.get("deal_id") != deal_id or "deal" not in context:
+            return None
+        for key in CACHE_KEYS:
+            context.pop(key, None)
+        return stored
+
+    return transform
+
+
+def forget_cached_deal(db_session: Session, *, deal_id: int, user_ids: Iterable[int]) -> int:
+    """After a deal changed: drop its cached copy from these users' live sessions; returns how many changed."""
+    transform = without_cached_deal(deal_id)
+    return _rewrite_sessions(db_session, user_ids, lambda _user_id: transform)
 
 
 def rewrite_role_in_sessions(db_session: Session, *, user_id: int, role: str) -> int:
