@@ -27,6 +27,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_operations(app)
     register_error_handlers(app)
     register_cli(app)
+    register_fast_path(app)
     return app
 
 
@@ -117,6 +118,13 @@ def register_error_handlers(app: Flask) -> None:
     from web.errors import register_error_handlers as register
 
     register(app)
+
+
+def register_fast_path(app: Flask) -> None:
+    """Last: it wraps the finished WSGI app (web/fast_path.py)."""
+    from web.fast_path import install_fast_path
+
+    install_fast_path(app)
 
 
 def register_cli(app: Flask) -> None:

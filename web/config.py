@@ -73,6 +73,7 @@ def config_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=lifetime_hours),
         "SESSION_TOUCH_INTERVAL_SECONDS": _positive_number(env, "SESSION_TOUCH_INTERVAL_SECONDS", 300),
         "DEAL_CACHE_SECONDS": _positive_number(env, "DEAL_CACHE_SECONDS", 60),
+        "CURRENT_DEAL_FAST_PATH": _flag(env.get("CURRENT_DEAL_FAST_PATH"), True),
         "SESSION_COOKIE_SECURE": _flag(env.get("SESSION_COOKIE_SECURE"), app_env == "production"),
         **security_config_from_env(env),
         **operations_config_from_env(env),

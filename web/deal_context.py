@@ -53,8 +53,9 @@ def current_deal_json(user_id: int) -> dict[str, Any] | None:
     context = session_context()
     if context is None or context.deal_id is None:
         return None
-    if context.deal is not None and wall_clock() - context.checked_at < current_app.config["DEAL_CACHE_SECONDS"]:
-        return context.deal
+    cached = context.fresh_deal(wall_clock(), current_app.config["DEAL_CACHE_SECONDS"])
+    if cached is not None:
+        return cached
     deal = current_deal(db.session, user_id=user_id, context=context)
     if deal is None:
         store_context(DealContext(None, context.version))

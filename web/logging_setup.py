@@ -42,10 +42,13 @@ def current_request_id() -> str | None:
         return None
     request_id = g.get("request_id")
     if request_id is None:
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        request_id = incoming if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        g.request_id = request_id
+        request_id = g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER, ""))
     return request_id
+
+
+def request_id_from(incoming: str) -> str:
+    """The caller's ``X-Request-ID`` when it is sane, else a new one."""
+    return incoming if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
 
 
 class RequestIdFilter(logging.Filter):

@@ -98,7 +98,16 @@ def init_signin_throttle(app: Flask) -> None:
     for key, value in {**DEFAULTS, **storage_config(app.config)}.items():
         app.config.setdefault(key, value)
     limiter.init_app(app)
+    _check_sign_in_only(app)
     for endpoint in SIGNIN_ENDPOINTS:
         view = app.view_functions.get(endpoint)
         if view is not None:
             app.view_functions[endpoint] = IP_LIMIT(ACCOUNT_LIMIT(view))
+
+
+def _check_sign_in_only(app: Flask) -> None:
+    """Drop Flask-Limiter's check of every request: only the sign-in views carry limits, and the
+    decorators that carry them check them when the view runs. The check found nothing to limit
+    elsewhere and cost more than the rest of a warm request's hooks (docs/PERFORMANCE.md)."""
+    hooks = app.before_request_funcs.get(None, [])
+    hooks[:] = [hook for hook in hooks if getattr(hook, "__self__", None) is not limiter]

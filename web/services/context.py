@@ -60,6 +60,10 @@ class DealContext:
             value["checked_at"] = self.checked_at
         return value
 
+    def fresh_deal(self, now: float, max_age: float) -> dict[str, Any] | None:
+        """The cached deal if it was checked less than ``max_age`` seconds before ``now``."""
+        return self.deal if self.deal is not None and now - self.checked_at < max_age else None
+
     def with_deal(self, deal: dict[str, Any], *, checked_at: float) -> DealContext:
         return DealContext(self.deal_id, self.version, deal, checked_at)
 

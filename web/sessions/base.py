@@ -28,6 +28,7 @@ import secrets
 import time
 from abc import abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -75,6 +76,19 @@ class MsgpackSerializer(Serializer):
         if not isinstance(data, dict):
             raise msgspec.DecodeError("stored session is not a mapping")
         return data
+
+
+@dataclass(frozen=True)
+class PreloadedSession:
+    """A store read made before Flask opened the session: its result, or the store error it raised."""
+
+    sid: str
+    loaded: tuple[bytes, float] | None
+    error: BaseException | None = None
+
+
+# The WSGI environ key under which a PreloadedSession is handed to open_session.
+PRELOADED_SESSION_KEY = "dealdesk.preloaded_session"
 
 
 class DealDeskSession(ServerSideSession):
@@ -130,7 +144,7 @@ def merge_changes(stored: dict[str, Any], updated: dict[str, Any], removed: set[
     return merged
 
 
-def _valid_sid(sid: str) -> bool:
+def valid_sid(sid: str) -> bool:
     return 0 < len(sid) <= MAX_SID_LENGTH and all(c.isalnum() or c in "-_" for c in sid)
 
 
@@ -185,6 +199,9 @@ class MergingSessionInterface(ServerSideSessionInterface):
     def store_errors(self) -> tuple[type[BaseException], ...]:
         """Exceptions that mean the store is down rather than the code is wrong."""
 
+    def store_id_for_sid(self, sid: str) -> str:
+        return self._get_store_id(sid)
+
     def _get_store_id(self, sid: str) -> str:
         # A copy of the store (a backup, a Redis dump) holds no usable session ids.
         return self.key_prefix + hash_session_id(sid)
@@ -210,10 +227,10 @@ class MergingSessionInterface(ServerSideSessionInterface):
 
     def open_session(self, app: Flask, request: Request) -> DealDeskSession:
         sid = request.cookies.get(self.get_cookie_name(app))
-        if not sid or not _valid_sid(sid) or request.path in self.sessionless_paths:
+        if not sid or not valid_sid(sid) or request.path in self.sessionless_paths:
             return self.new_session()
         try:
-            loaded = self.load_from_store(self._get_store_id(sid))
+            loaded = self._load_once(request.environ, sid)
         except self.store_errors() as exc:
             report_store_failure("load", exc)
             session = self.new_session()
@@ -229,6 +246,15 @@ class MergingSessionInterface(ServerSideSessionInterface):
             log.warning("discarding a stored session that does not decode")
             return self.new_session()
         return self.session_class(data, sid=sid, original=original, stored_ttl=remaining)
+
+    def _load_once(self, environ: dict[str, Any], sid: str) -> tuple[bytes, float] | None:
+        """What the fast path (web/fast_path.py) already read for this request, else a read of the store."""
+        preloaded: PreloadedSession | None = environ.pop(PRELOADED_SESSION_KEY, None)
+        if preloaded is None or preloaded.sid != sid:
+            return self.load_from_store(self._get_store_id(sid))
+        if preloaded.error is not None:
+            raise preloaded.error
+        return preloaded.loaded
 
     def regenerate(self, session: DealDeskSession) -> None:  # type: ignore[override]
         """Give the session a new id (at sign-in), keeping its data; the old id stops working."""
@@ -268,9 +294,11 @@ class MergingSessionInterface(ServerSideSessionInterface):
         self.delete_from_store(self.store_id_for_hash(sid_hash))
 
     def touch_due(self, session: DealDeskSession) -> bool:
-        if session.stored_ttl is None:
-            return False
-        return self.lifetime.total_seconds() - session.stored_ttl >= self.touch_interval
+        return session.stored_ttl is not None and self.extension_due(session.stored_ttl)
+
+    def extension_due(self, remaining: float) -> bool:
+        """Whether a session with ``remaining`` seconds to live has gone a touch interval without an extension."""
+        return self.lifetime.total_seconds() - remaining >= self.touch_interval
 
     def save_session(self, app: Flask, session: DealDeskSession, response: Response) -> None:  # type: ignore[override]
         if session.store_unavailable:
