@@ -323,12 +323,19 @@ def count_queries(app: Flask) -> Callable[[], Any]:
             (log.store_statements if from_store else log.app_statements).append(statement)
 
         with app.app_context():
-            engine = db.engine
-        event.listen(engine, "before_cursor_execute", record)
+            engines = {db.engine}
+            store_engines = getattr(app.session_interface, "engines", None)
+            if store_engines is not None:
+                # The SQL store reads through an engine of its own on PostgreSQL (made on first use).
+                app.session_interface._read_engine()
+                engines.update(store_engines())
+        for engine in engines:
+            event.listen(engine, "before_cursor_execute", record)
         try:
             yield log
         finally:
-            event.remove(engine, "before_cursor_execute", record)
+            for engine in engines:
+                event.remove(engine, "before_cursor_execute", record)
 
     return counting
 
@@ -346,11 +353,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True)
 def _close_health_connections() -> Iterator[None]:
-    """The health check keeps its own small pool per app; close it after each test."""
+    """The health check and the SQL session store keep small pools of their own per app; close them after each test."""
     yield
     from web.health import close_health_connections
+    from web.sessions.sql_store import close_store_connections
 
     close_health_connections()
+    close_store_connections()
 
 
 @dataclass

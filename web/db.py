@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from web.extensions import db
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -25,6 +28,20 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def retry_stale_connection(action: Callable[[], T]) -> T:
+    """Run ``action`` again once when the first try met a connection the database had dropped.
+
+    For engines that do not pre-ping (a ping per checkout is a round trip): after a
+    database restart the first use of each pooled connection fails this way.
+    """
+    try:
+        return action()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        return action()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

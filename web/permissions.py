@@ -7,7 +7,9 @@ restore and cleanup paths all use the clauses; nothing loads rows to filter in P
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+import functools
+
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from web.errors import APIError
@@ -69,8 +71,15 @@ def managed_deals_clause(user_id: ViewerId) -> ColumnElement[bool]:
     )
 
 
+@functools.cache
+def _visible_deal_statement() -> Select[tuple[Deal]]:
+    # Built once with bound parameters: building the rule (an aliased user, two EXISTS)
+    # cost more CPU than running the query (docs/PERFORMANCE.md).
+    return select(Deal).where(Deal.id == bindparam("deal_id"), visible_deals_clause(bindparam("user_id")))
+
+
 def get_visible_deal(db_session: Session, deal_id: int, user_id: int) -> Deal | None:
-    return db_session.scalar(select(Deal).where(Deal.id == deal_id, visible_deals_clause(user_id)))
+    return db_session.scalar(_visible_deal_statement(), {"deal_id": deal_id, "user_id": user_id})
 
 
 def can_change_deal(db_session: Session, deal_id: int, user_id: int) -> bool:

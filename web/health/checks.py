@@ -24,8 +24,8 @@ from typing import Any
 import redis
 from flask import Flask
 from sqlalchemy import Engine, create_engine, delete, insert
-from sqlalchemy.exc import DBAPIError
 
+from web.db import retry_stale_connection
 from web.jobs.registry import JOBS
 from web.jobs.scheduler import job_period
 from web.jobs.status import JobStatus, job_statuses
@@ -120,16 +120,6 @@ def probe_sql_store(engine: Engine, key_prefix: str) -> bool:
     return value is not None and bytes(value) == PROBE_VALUE
 
 
-def _retry_stale_connection(action: Any) -> Any:
-    """Run ``action`` again once when the first try met a connection the database had dropped."""
-    try:
-        return action()
-    except DBAPIError as exc:
-        if not exc.connection_invalidated:
-            raise
-        return action()
-
-
 def check_session_store(app: Flask) -> Check:
     prefix = str(app.config["SESSION_KEY_PREFIX"])
     if app.config["SESSION_BACKEND"] == "redis":
@@ -137,7 +127,7 @@ def check_session_store(app: Flask) -> Check:
         probe: Any = lambda: probe_redis(client, prefix)  # noqa: E731
     else:
         engine = health_engine(app)
-        probe = lambda: _retry_stale_connection(lambda: probe_sql_store(engine, prefix))  # noqa: E731
+        probe = lambda: retry_stale_connection(lambda: probe_sql_store(engine, prefix))  # noqa: E731
     started = time.perf_counter()
     try:
         ok = bool(probe())
@@ -160,7 +150,7 @@ def check_database(app: Flask) -> tuple[Check, dict[str, JobStatus]]:
 
     started = time.perf_counter()
     try:
-        statuses = _retry_stale_connection(query)
+        statuses = retry_stale_connection(query)
     except Exception as exc:
         database_incident.failed(exc)
         return Check(False, (time.perf_counter() - started) * 1000), {}

@@ -12,6 +12,7 @@ Nothing starts at import time: gunicorn's ``post_worker_init`` hook calls
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import re
 import threading
@@ -61,9 +62,20 @@ def job_trigger(app: Flask, spec: JobSpec) -> CronTrigger:
 
 
 def job_period(app: Flask, spec: JobSpec, now: datetime | None = None) -> timedelta:
-    """The time between two consecutive runs (the "overdue" check allows twice this)."""
-    trigger = job_trigger(app, spec)
-    first = trigger.get_next_fire_time(None, now or datetime.now(UTC))
+    """The time between two consecutive runs (the "overdue" check allows twice this).
+
+    Taken from the first two runs after the start of the current hour, and kept for
+    that hour: the health endpoint asks for every job on every poll, and working out
+    cron fire times cost more than the rest of the health check together.
+    """
+    hour = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
+    return _cron_period(job_cron(app, spec), str(app.config.get("SCHEDULER_TIMEZONE", "UTC")), hour)
+
+
+@functools.lru_cache(maxsize=64)
+def _cron_period(expression: str, timezone: str, start: datetime) -> timedelta:
+    trigger = parse_crontab(expression, timezone)
+    first = trigger.get_next_fire_time(None, start)
     second = trigger.get_next_fire_time(first, first + timedelta(microseconds=1)) if first else None
     if first is None or second is None:
         return timedelta(days=7)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, bindparam, func, select
 
 from web.jobs.registry import JOBS
 from web.models import JobRun
@@ -34,27 +36,33 @@ class JobStatus:
         return self.last_success_at is not None and now - self.last_success_at > 2 * period
 
 
-def job_statuses(conn: Connection, job_ids: Iterable[str] | None = None) -> dict[str, JobStatus]:
-    """Every job's latest run and last success, in one statement."""
-    ids = list(job_ids) if job_ids is not None else [spec.id for spec in JOBS]
+@functools.cache
+def _statuses_statement() -> Select[Any]:
+    # Built once: the health endpoint runs it on every poll, and building it cost more than running it.
     success = JobRun.__table__.alias("success")
     last_success = (
         select(func.max(success.c.finished_at))
         .where(success.c.job == JobRun.job, success.c.status == "success")
         .scalar_subquery()
     )
-    latest_ids = select(func.max(JobRun.id)).where(JobRun.job.in_(ids)).group_by(JobRun.job)
-    rows = conn.execute(
-        select(
-            JobRun.job,
-            JobRun.status,
-            JobRun.started_at,
-            JobRun.finished_at,
-            JobRun.rows_affected,
-            JobRun.error,
-            last_success.label("last_success_at"),
-        ).where(JobRun.id.in_(latest_ids))
-    ).all()
+    latest_ids = (
+        select(func.max(JobRun.id)).where(JobRun.job.in_(bindparam("ids", expanding=True))).group_by(JobRun.job)
+    )
+    return select(
+        JobRun.job,
+        JobRun.status,
+        JobRun.started_at,
+        JobRun.finished_at,
+        JobRun.rows_affected,
+        JobRun.error,
+        last_success.label("last_success_at"),
+    ).where(JobRun.id.in_(latest_ids))
+
+
+def job_statuses(conn: Connection, job_ids: Iterable[str] | None = None) -> dict[str, JobStatus]:
+    """Every job's latest run and last success, in one statement."""
+    ids = list(job_ids) if job_ids is not None else [spec.id for spec in JOBS]
+    rows = conn.execute(_statuses_statement(), {"ids": ids}).all()
     found = {
         row.job: JobStatus(
             job=row.job,

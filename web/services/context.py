@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, Select, String, and_, bindparam, case, exists, insert, literal, null, select, update
+from sqlalchemy import JSON, String, Update, and_, bindparam, case, exists, insert, literal, null, select, update
 from sqlalchemy.orm import Session
 
 from web.errors import APIError
@@ -94,15 +94,24 @@ def _write_last_deal(db_session: Session, user_id: int, deal_id: int | None) -> 
     None when ``deal_id`` names no deal at all (nothing is written: the foreign key
     would refuse it).
     """
-    statement = update(User).where(User.id == user_id)
-    if deal_id is not None:
-        statement = statement.where(exists().where(Deal.id == deal_id))
-    version = db_session.execute(
-        statement.values(
-            last_deal_id=deal_id, deal_context_version=User.deal_context_version + 1, updated_at=utcnow()
-        ).returning(User.deal_context_version)
-    ).scalar_one_or_none()
+    statement = _write_last_deal_statement(deal_id is not None)
+    version = db_session.execute(statement, {"user_id": user_id, "deal_id": deal_id, "now": utcnow()}).scalar()
     return None if version is None else int(version)
+
+
+@functools.cache
+def _write_last_deal_statement(checks_deal: bool) -> Update:
+    # Core and built once: a selection runs it every time, and the ORM's bulk-update
+    # bookkeeping and building the statement cost more than the round trip.
+    users, deals = User.__table__, Deal.__table__
+    statement = update(users).where(users.c.id == bindparam("user_id"))
+    if checks_deal:
+        statement = statement.where(exists().where(deals.c.id == bindparam("deal_id")))
+    return statement.values(
+        last_deal_id=bindparam("deal_id"),
+        deal_context_version=users.c.deal_context_version + 1,
+        updated_at=bindparam("now"),
+    ).returning(users.c.deal_context_version)
 
 
 def select_deal(
@@ -182,18 +191,11 @@ def restore_context(db_session: Session, *, user_id: int, client: ClientInfo) ->
     return RestoreResult.DENIED, DealContext(None, RESTORED_VERSION)
 
 
-@functools.cache
-def _current_deal_statement() -> Select[tuple[Deal]]:
-    # Built once with bound parameters: constructing the visibility clause (an aliased
-    # user, two EXISTS) cost more CPU than the rest of a warm request (docs/PERFORMANCE.md).
-    return select(Deal).where(Deal.id == bindparam("deal_id"), visible_deals_clause(bindparam("user_id")))
-
-
 def current_deal(db_session: Session, *, user_id: int, context: DealContext | None) -> Deal | None:
     """The context's deal if the user may still see it."""
     if context is None or context.deal_id is None:
         return None
-    return db_session.scalar(_current_deal_statement(), {"deal_id": context.deal_id, "user_id": user_id})
+    return get_visible_deal(db_session, context.deal_id, user_id)
 
 
 def reset_contexts(db_session: Session, user_ids: Iterable[int]) -> dict[int, tuple[int | None, ContextState]]:

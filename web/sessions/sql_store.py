@@ -8,25 +8,37 @@ short transaction on its own connection, tagged so query counters can tell it ap
 
 from __future__ import annotations
 
+import functools
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from flask import Flask, current_app
+from sqlalchemy import Connection, Engine, Select, bindparam, create_engine, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from web.db import retry_stale_connection
 from web.models import SessionRecord, utcnow
 from web.sessions.base import MERGE_ATTEMPTS, MergingSessionInterface, SessionStoreError, Transform
 
 STORE_EXECUTION_TAG = {"dealdesk_component": "session_store"}
+_reader_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def close_store_connections() -> None:
+    """Close the pooled connections of every store read engine in this process (tests call it between tests)."""
+    for engine in list(_reader_engines):
+        engine.dispose()
 
 
 class SqlMergingSessionInterface(MergingSessionInterface):
     def __init__(self, app: Flask, *, engine: Callable[[], Engine], key_prefix: str, touch_interval: float) -> None:
         # The engine is looked up lazily: nothing connects while the app is being built.
         self._engine = engine
+        self._reader: Engine | None = None
+        self._reader_source: Engine | None = None
         super().__init__(app, key_prefix=key_prefix, touch_interval=touch_interval)
 
     def store_errors(self) -> tuple[type[BaseException], ...]:
@@ -42,11 +54,44 @@ class SqlMergingSessionInterface(MergingSessionInterface):
     def _expiry(self) -> Any:
         return utcnow() + self.lifetime
 
+    def engines(self) -> list[Engine]:
+        """Every engine the store uses (query counters listen on them)."""
+        return [self._engine(), *([self._reader] if self._reader is not None else [])]
+
+    def _read_engine(self) -> Engine:
+        """For loads: on PostgreSQL an engine of the store's own, autocommit and not pre-pinged.
+
+        A load is one SELECT: with the app engine it was three round trips (the pool's
+        pre-ping, the SELECT, the COMMIT); here it is one, and a connection the
+        server dropped is retried once instead of pinged every time (``retry_stale_connection``).
+        SQLite has no round trips to save.
+        """
+        engine = self._engine()
+        if engine.dialect.name != "postgresql":
+            return engine
+        if self._reader is None or self._reader_source is not engine:
+            options = current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
+            self._reader = create_engine(
+                engine.url,
+                isolation_level="AUTOCOMMIT",
+                pool_pre_ping=False,
+                pool_size=int(options.get("pool_size", 5)),
+                max_overflow=int(options.get("max_overflow", 10)),
+                pool_timeout=options.get("pool_timeout", 30),
+                pool_recycle=options.get("pool_recycle", -1),
+                connect_args=options.get("connect_args", {}),
+            )
+            self._reader_source = engine
+            _reader_engines.add(self._reader)
+        return self._reader
+
     def load_from_store(self, store_id: str) -> tuple[bytes, float] | None:
-        with self._transaction() as conn:
-            row = conn.execute(
-                select(SessionRecord.data, SessionRecord.expiry).where(SessionRecord.session_id == store_id)
-            ).first()
+        def read() -> Any:
+            with self._read_engine().connect() as conn:
+                tagged = conn.execution_options(**STORE_EXECUTION_TAG)
+                return tagged.execute(_load_statement(), {"sid": store_id}).first()
+
+        row = retry_stale_connection(read)
         if row is None:
             return None
         remaining = (row.expiry - utcnow()) / timedelta(seconds=1)
@@ -107,6 +152,11 @@ class SqlMergingSessionInterface(MergingSessionInterface):
                 .values(**values)
             )
             return True if result.rowcount == 1 else None
+
+
+@functools.cache
+def _load_statement() -> Select[Any]:
+    return select(SessionRecord.data, SessionRecord.expiry).where(SessionRecord.session_id == bindparam("sid"))
 
 
 def _is_lock_conflict(exc: DBAPIError) -> bool:
