@@ -14,6 +14,7 @@ RATIO_TARGETS = [
     ("warm GET, Redis: DealDesk / Flask-Session defaults", "dealdesk-redis-warm", "fs-redis", 1.2),
     ("warm GET, Redis: DealDesk / Flask-Session read-only", "dealdesk-redis-warm", "fs-redis-readonly", 0.9),
     ("warm GET, SQL on PostgreSQL: DealDesk / Flask-Session SQLAlchemy", "dealdesk-sql-warm", "fs-sql-postgresql", 3.0),
+    ("warm GET, Redis, no fast path: DealDesk / Flask-Session defaults", "dealdesk-redis-warm-flask", "fs-redis", None),
     ("warm GET, Redis: DealDesk / bare Flask (no session)", "dealdesk-redis-warm", "flask", None),
     ("warm GET, Redis: DealDesk / raw WSGI hello", "dealdesk-redis-warm", "hello", None),
 ]

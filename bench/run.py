@@ -70,6 +70,12 @@ TARGETS = [
     Target("fs-sql-sqlite", "Flask-Session 0.8, SQLAlchemy on SQLite", "baseline", env={"_SQL": "sqlite"}),
     Target("dealdesk-redis-warm", "DealDesk warm GET /api/deals/current, Redis sessions", "dealdesk"),
     Target(
+        "dealdesk-redis-warm-flask",
+        "DealDesk warm GET /api/deals/current, Redis sessions, fast path off (every request through Flask)",
+        "dealdesk",
+        env={"CURRENT_DEAL_FAST_PATH": "0"},
+    ),
+    Target(
         "dealdesk-sql-warm",
         "DealDesk warm GET /api/deals/current, SQL sessions on PostgreSQL",
         "dealdesk",
