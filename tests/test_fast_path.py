@@ -18,6 +18,7 @@ from tests.conftest import ApiClient, StackSettings
 from tests.helpers import rewrite_stored_session, stored_session
 from web import deal_context
 from web.fast_path import CurrentDealFastPath
+from web.metrics import FAST_PATH_OUTCOMES
 
 PATH = "/api/deals/current"
 ENDPOINT = "deals_api.get_current_deal"
@@ -57,6 +58,18 @@ def answer(app: Flask, sid: str, path: str = PATH, **headers: str) -> Any:
     client = app.test_client()
     client.set_cookie("dealdesk_session", sid)
     return client.get(path, headers=headers)
+
+
+def outcomes() -> dict[str, float]:
+    return {
+        outcome: REGISTRY.get_sample_value("current_deal_fast_path_total", {"outcome": outcome}) or 0.0
+        for outcome in FAST_PATH_OUTCOMES
+    }
+
+
+def counted(before: dict[str, float]) -> dict[str, float]:
+    """What the fast path counted since ``before``, by outcome (only the outcomes that moved)."""
+    return {outcome: value - before[outcome] for outcome, value in outcomes().items() if value != before[outcome]}
 
 
 def comparable(response: Any) -> tuple[int, bytes, list[tuple[str, str]]]:
@@ -111,10 +124,12 @@ def test_it_is_counted_like_the_flask_answer(api, app, demo, handovers):
     labels = {"endpoint": ENDPOINT, "method": "GET", "status": "200"}
     before = REGISTRY.get_sample_value("http_requests_total", labels) or 0.0
     warm_before = REGISTRY.get_sample_value("auto_restore_warm_total") or 0.0
+    outcomes_before = outcomes()
     handovers.reset()
     for _ in range(2):
         assert api.get(PATH).status_code == 200
     assert handovers.count == 0
+    assert counted(outcomes_before) == {"answered": 2}
     assert (REGISTRY.get_sample_value("http_requests_total", labels) or 0.0) - before == 2
     assert (REGISTRY.get_sample_value("auto_restore_warm_total") or 0.0) - warm_before == 2
 
@@ -124,9 +139,11 @@ def test_a_cold_session_is_handed_to_the_restore_hook(api, app, demo, handovers,
     assert api.post(f"/api/deals/{demo['tailspin']}/select").status_code == 200
     rewrite_stored_session(app, api.session_id(), lambda data: data.pop("deal_ctx"))
     handovers.reset()
+    before = outcomes()
     with count_queries() as log:
         assert api.current_deal_id() == demo["tailspin"]
     assert handovers.count == 1
+    assert counted(before) == {"no_context": 1}
     assert len(log.app_statements) == 2, "the restore statement, then the deal, fetched and cached"
     assert api.current_deal_id() == demo["tailspin"]
     assert handovers.count == 1, "warm again"
@@ -138,9 +155,11 @@ def test_a_cached_deal_past_its_age_is_checked_by_flask(api, app, demo, handover
     later = time.time() + app.config["DEAL_CACHE_SECONDS"] + 1
     monkeypatch.setattr(deal_context, "wall_clock", lambda: later)
     handovers.reset()
+    before = outcomes()
     with count_queries() as log:
         assert api.current_deal_id() == demo["contoso"]
     assert handovers.count == 1
+    assert counted(before) == {"cache_due": 1}
     assert len(log.app_statements) == 1
     assert api.current_deal_id() == demo["contoso"]
     assert handovers.count == 1, "checked again, cached again"
@@ -154,9 +173,11 @@ def test_a_session_due_for_extension_is_extended_by_flask(stack_settings, app, d
     assert client.post(f"/api/deals/{demo['northwind']}/select").status_code == 200
     time.sleep(0.1)
     counter.reset()
+    before = outcomes()
     response = client.get(PATH)
     assert response.status_code == 200
     assert counter.count == 1
+    assert counted(before) == {"extension_due": 1}
     assert "dealdesk_session=" in response.headers.get("Set-Cookie", ""), "Flask extended it and resent the cookie"
 
 
@@ -178,6 +199,8 @@ def test_no_session_or_a_signed_out_one_gets_flasks_401(api, app, demo, handover
     sid = api.session_id()
     assert api.post("/api/auth/logout").status_code in (200, 204)
     handovers.reset()
+    before = outcomes()
     assert answer(app, sid).status_code == 401
     assert answer(app, "not a valid id!").status_code == 401
     assert handovers.count == 2
+    assert counted(before) == {"no_session": 2}

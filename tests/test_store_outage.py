@@ -82,10 +82,13 @@ def test_dead_redis_answers_503_quickly_and_recovers_with_the_selection(outage_a
     csrf = alice.csrf
 
     errors_before = REGISTRY.get_sample_value("session_store_errors_total", {"operation": "load"}) or 0.0
+    fast_path_errors = REGISTRY.get_sample_value("current_deal_fast_path_total", {"outcome": "store_error"}) or 0.0
     redis_server.stop()
     response, elapsed = timed(lambda: alice.get("/api/deals/current"))
     assert_unavailable(response)
     assert elapsed < DEAD_CEILING_SECONDS
+    fast_path_errors_after = REGISTRY.get_sample_value("current_deal_fast_path_total", {"outcome": "store_error"})
+    assert fast_path_errors_after == fast_path_errors + 1
     assert_unavailable(alice.get("/"), api=False)
     assert_unavailable(alice.client.post("/api/deals/current", headers={"X-CSRFToken": csrf}))
     newcomer = ApiClient(outage_app.test_client())

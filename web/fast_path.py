@@ -16,7 +16,9 @@ it hands the request to Flask untouched, and Flask does everything as before:
   (Flask checks it again);
 * the session is due to have its lifetime extended (Flask extends it and records "last seen").
 
-``CURRENT_DEAL_FAST_PATH=0`` turns it off; ``tests/test_fast_path.py`` compares its
+``current_deal_fast_path_total{outcome}`` counts what it did with each such request
+(``answered``, or why it went to Flask: ``no_session``, ``store_error``, ``signed_out``,
+``no_context``, ``cache_due``, ``extension_due``). ``CURRENT_DEAL_FAST_PATH=0`` turns it off; ``tests/test_fast_path.py`` compares its
 answers with Flask's, byte for byte.
 """
 
@@ -45,6 +47,7 @@ from web.sessions.base import (
 )
 
 PATH = "/api/deals/current"
+ANSWERED = "answered"
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -60,6 +63,7 @@ class CurrentDealFastPath:
         self.endpoint = app.url_map.bind("localhost").match(PATH, "GET")[0]
         self.requests_counter = metrics.HTTP_REQUESTS.labels(endpoint=self.endpoint, method="GET", status="200")
         self.latency = metrics.HTTP_LATENCY.labels(endpoint=self.endpoint, method="GET")
+        self.outcomes = {outcome: metrics.FAST_PATH.labels(outcome=outcome) for outcome in metrics.FAST_PATH_OUTCOMES}
         self.fixed_headers = [
             ("Content-Type", app.json.mimetype),  # type: ignore[attr-defined]
             *security_headers(app).items(),
@@ -70,7 +74,8 @@ class CurrentDealFastPath:
         if environ.get("REQUEST_METHOD") != "GET" or environ.get("PATH_INFO") != PATH or environ.get("QUERY_STRING"):
             return self.wsgi_app(environ, start_response)
         started = time.perf_counter()
-        payload = self.cached_answer(environ)
+        payload, outcome = self.cached_answer(environ)
+        self.outcomes[outcome].inc()
         if payload is None:
             return self.wsgi_app(environ, start_response)
         body = self.app.json.dumps(payload, indent=None, separators=(",", ":")).encode() + b"\n"
@@ -87,27 +92,27 @@ class CurrentDealFastPath:
         self.latency.observe(time.perf_counter() - started)
         return [body]
 
-    def cached_answer(self, environ: dict[str, Any]) -> dict[str, Any] | None:
-        """The response body when the session alone can answer, else None (Flask answers)."""
+    def cached_answer(self, environ: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+        """The response body when the session alone can answer (else None: Flask answers), and why."""
         sid = parse_cookie(environ.get("HTTP_COOKIE", "")).get(self.cookie_name)
         if not sid or not valid_sid(sid):
-            return None
-        data = self.load(environ, sid)
+            return None, "no_session"
+        data, outcome = self.load(environ, sid)
         if data is None:
-            return None
+            return None, outcome
         user_id = data.get("_user_id")
         if not isinstance(user_id, str) or user_from_session(user_id, data) is None:
-            return None
+            return None, "signed_out"
         context = DealContext.from_session(data.get(DEAL_CONTEXT_KEY))
         if context is None:
-            return None
+            return None, "no_context"
         if context.deal_id is None:
-            return {"current_deal": None}
+            return {"current_deal": None}, ANSWERED
         cached = context.fresh_deal(deal_context.wall_clock(), self.cache_seconds)
-        return None if cached is None else {"current_deal": cached}
+        return (None, "cache_due") if cached is None else ({"current_deal": cached}, ANSWERED)
 
-    def load(self, environ: dict[str, Any], sid: str) -> dict[str, Any] | None:
-        """The stored session, unless it cannot be read or is due to be extended.
+    def load(self, environ: dict[str, Any], sid: str) -> tuple[dict[str, Any] | None, str]:
+        """The stored session, unless it cannot be read or is due to be extended (then None, and why).
 
         Whatever the read gave, a failure included, is left in the environ for Flask's
         ``open_session``: a request handed over never reads the store twice.
@@ -117,17 +122,17 @@ class CurrentDealFastPath:
                 loaded = self.interface.load_from_store(self.interface.store_id_for_sid(sid))
             except self.interface.store_errors() as exc:
                 environ[PRELOADED_SESSION_KEY] = PreloadedSession(sid, None, exc)
-                return None  # Flask answers 503
+                return None, "store_error"  # Flask answers 503
         environ[PRELOADED_SESSION_KEY] = PreloadedSession(sid, loaded)
         if loaded is None:
-            return None
+            return None, "no_session"
         raw, remaining = loaded
         if self.interface.extension_due(remaining):
-            return None
+            return None, "extension_due"
         try:
-            return self.interface.serializer.decode(raw)
+            return self.interface.serializer.decode(raw), ANSWERED
         except msgspec.DecodeError:
-            return None
+            return None, "no_session"
 
 
 def install_fast_path(app: Flask) -> None:

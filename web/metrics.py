@@ -40,6 +40,20 @@ AUTO_RESTORE_WARM = Counter(
     "auto_restore_warm_total",
     "Signed-in requests whose session already held a deal context: the restore hook exited with no query.",
 )
+FAST_PATH_OUTCOMES = (
+    "answered",
+    "no_session",
+    "store_error",
+    "signed_out",
+    "no_context",
+    "cache_due",
+    "extension_due",
+)
+FAST_PATH = Counter(
+    "current_deal_fast_path_total",
+    "GET /api/deals/current before Flask (web/fast_path.py): answered from the session, or why it went to Flask.",
+    ["outcome"],
+)
 DEAL_SELECT = Counter("deal_select_total", "Deal selections through the API, by result.", ["result"])
 SESSION_STORE_ERRORS = Counter(
     "session_store_errors_total",
