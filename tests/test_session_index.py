@@ -8,12 +8,13 @@ from datetime import timedelta
 from flask import Flask
 from sqlalchemy import select, update
 
-from tests.helpers import stored_session
+from tests.helpers import expire_session, stored_session
 from web.extensions import db
 from web.models import SessionRecord, User, UserSession, utcnow
 from web.services import sessions as session_index
 from web.services.audit import ClientInfo
 from web.sessions import MergingSessionInterface
+from web.sessions.base import hash_session_id
 
 LONG_AGO = timedelta(days=2)
 
@@ -245,3 +246,16 @@ def test_a_deactivated_user_is_not_indexed(app, demo):
         db.session.remove()
     assert row is None
     assert index_rows(app, demo["dave"]) == []
+
+
+def test_a_session_the_store_lost_is_not_listed_and_its_row_goes(browser, app, demo):
+    """A Redis restarted without its data, or a key evicted: the device is signed out, so it is not listed."""
+    laptop, phone = browser(), browser()
+    laptop.login("bob")
+    phone.login("bob")
+    assert len(index_rows(app, demo["bob"])) == 2
+    expire_session(app, phone.session_id())
+    listed = laptop.get("/api/sessions").get_json()["sessions"]
+    assert [entry["current"] for entry in listed] == [True]
+    assert [row.sid_hash for row in index_rows(app, demo["bob"])] == [hash_session_id(laptop.session_id())]
+    assert phone.get("/api/me").status_code == 401

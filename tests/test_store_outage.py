@@ -229,3 +229,19 @@ def test_database_outage_is_a_503_and_nothing_is_lost(app, demo, browser, databa
     database_switch(True)
     assert carol.current_deal_id() == demo["initech"]
     assert app.test_client().get("/api/health/session").status_code == 200
+
+
+@ON_REDIS_STACKS
+def test_listing_sessions_while_the_store_is_down_lists_every_indexed_one(outage_app, demo, redis_server):
+    """The store cannot say which sessions it lost: nothing is left out or forgotten."""
+    from web.extensions import db
+    from web.services import sessions as session_index
+
+    laptop, phone = ApiClient(outage_app.test_client()), ApiClient(outage_app.test_client())
+    laptop.login("alice")
+    phone.login("alice")
+    redis_server.stop()
+    with outage_app.app_context():
+        rows = session_index.list_user_sessions(db.session, demo["alice"])
+        db.session.remove()
+    assert len(rows) == 2

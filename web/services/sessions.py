@@ -14,7 +14,8 @@ Functions (every ``db_session`` function owns its transaction and commits):
 ``forget_session(db_session, *, session_id) -> None``: sign-out removes the row.
 ``record_activity(engine, sid_hash, expires_at) -> None``: "last seen" and the new expiry; the session
     layer calls it only when it extends a session's lifetime, at most once per touch interval.
-``list_user_sessions(db_session, user_id) -> list[UserSession]``: live sessions, most recently seen first.
+``list_user_sessions(db_session, user_id) -> list[UserSession]``: live sessions, most recently seen first; rows
+    whose session the store no longer holds are left out and deleted.
 ``revoke_session(db_session, *, public_id, user_id=None, client=ClientInfo()) -> str | None``: destroy one
     session (only among ``user_id``'s when given); returns its id hash, or None when there is no such session.
 ``revoke_all_sessions(db_session, *, user_id, keep_session_id=None, client=ClientInfo()) -> int``: destroy
@@ -134,14 +135,33 @@ def record_activity(engine: Engine, sid_hash: str, expires_at: datetime) -> None
 
 
 def list_user_sessions(db_session: Session, user_id: int) -> list[UserSession]:
-    """The user's live sessions, most recently seen first."""
-    return list(
+    """The user's live sessions, most recently seen first.
+
+    An index row whose session the store no longer holds (a Redis restarted without
+    its data, a key evicted) is not a device that is signed in: it is left out, and
+    forgotten so that changes stop being sent to it.
+    """
+    rows = list(
         db_session.scalars(
             select(UserSession)
             .where(UserSession.user_id == user_id, UserSession.expires_at > utcnow())
             .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())
         )
     )
+    hashes = [row.sid_hash for row in rows]
+    store = live_store()
+    try:
+        live = store.live_hashes(hashes) if rows else set()
+    except store.store_errors():
+        live = set(hashes)  # the store cannot say: list every indexed session, forget none
+    listed = [row for row in rows if row.sid_hash in live]
+    gone = [row.id for row in rows if row.sid_hash not in live]
+    if gone:
+        for row in listed:
+            db_session.expunge(row)  # as read: the commit would expire them and each would be read again
+        db_session.execute(delete(UserSession).where(UserSession.id.in_(gone)))
+        db_session.commit()
+    return listed
 
 
 def is_current(row: UserSession, session_id: str | None) -> bool:

@@ -168,6 +168,10 @@ class MergingSessionInterface(ServerSideSessionInterface):
     # Store operations -----------------------------------------------------
 
     @abstractmethod
+    def existing_store_ids(self, store_ids: list[str]) -> set[str]:
+        """Which of these sessions the store still holds (one round trip)."""
+
+    @abstractmethod
     def load_from_store(self, store_id: str) -> tuple[bytes, float] | None:
         """The serialized session and its remaining lifetime in seconds, or None."""
 
@@ -288,6 +292,11 @@ class MergingSessionInterface(ServerSideSessionInterface):
     def rewrite_session(self, sid_hash: str, transform: Transform) -> bool:
         """Atomically change a live session identified by its id hash; False when it is gone."""
         return self.update_in_store(self.store_id_for_hash(sid_hash), transform, extend=False)
+
+    def live_hashes(self, sid_hashes: list[str]) -> set[str]:
+        """Which of these session id hashes name a session the store still holds."""
+        by_store_id = {self.store_id_for_hash(sid_hash): sid_hash for sid_hash in sid_hashes}
+        return {by_store_id[store_id] for store_id in self.existing_store_ids(list(by_store_id))}
 
     def destroy_session(self, sid_hash: str) -> None:
         """Delete a live session identified by its id hash; its browser is signed out on the next request."""

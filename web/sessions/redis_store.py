@@ -30,6 +30,12 @@ class RedisMergingSessionInterface(MergingSessionInterface, RedisSessionInterfac
             redis.exceptions.ReadOnlyError,
         )
 
+    def existing_store_ids(self, store_ids: list[str]) -> set[str]:
+        pipe = self.client.pipeline(transaction=False)
+        for store_id in store_ids:
+            pipe.exists(store_id)
+        return {store_id for store_id, found in zip(store_ids, pipe.execute(), strict=True) if found}
+
     def load_from_store(self, store_id: str) -> tuple[bytes, float] | None:
         # One round trip for the data and its remaining lifetime.
         pipe = self.client.pipeline(transaction=False)

@@ -85,6 +85,17 @@ class SqlMergingSessionInterface(MergingSessionInterface):
             _reader_engines.add(self._reader)
         return self._reader
 
+    def existing_store_ids(self, store_ids: list[str]) -> set[str]:
+        if not store_ids:
+            return set()
+        with self._transaction() as conn:
+            found = conn.scalars(
+                select(SessionRecord.session_id).where(
+                    SessionRecord.session_id.in_(store_ids), SessionRecord.expiry > utcnow()
+                )
+            )
+            return set(found)
+
     def load_from_store(self, store_id: str) -> tuple[bytes, float] | None:
         def read() -> Any:
             with self._read_engine().connect() as conn:
