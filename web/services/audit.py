@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from web.models import AuditEvent
+from web.models import AuditEvent, Deal
 
 
 @dataclass(frozen=True)
@@ -39,3 +39,24 @@ def record_event(
     )
     db_session.add(event)
     return event
+
+
+def record_deal_event(
+    db_session: Session,
+    deal: Deal,
+    *,
+    user_id: int,
+    action: str,
+    client: ClientInfo,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """An event about ``deal``, recorded in the deal's organization."""
+    return record_event(
+        db_session,
+        organization_id=deal.organization_id,
+        user_id=user_id,
+        action=action,
+        client=client,
+        deal_id=deal.id,
+        details=details,
+    )

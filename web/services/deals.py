@@ -16,7 +16,7 @@ from web.permissions import (
     visible_deals_clause,
 )
 from web.services import sessions as session_index
-from web.services.audit import ClientInfo, record_event
+from web.services.audit import ClientInfo, record_deal_event
 from web.services.context import ContextState, reset_contexts
 
 
@@ -43,12 +43,11 @@ def create_deal(
     deal = Deal(organization_id=organization_id, owner_id=user_id, name=name, stage=stage, value=value)
     db_session.add(deal)
     db_session.flush()
-    record_event(
+    record_deal_event(
         db_session,
-        organization_id=organization_id,
+        deal,
         user_id=user_id,
         action="deal.create",
-        deal_id=deal.id,
         client=client,
     )
     db_session.commit()
@@ -62,12 +61,11 @@ def update_deal(
     for field, value in changes.items():
         setattr(deal, field, value)
     deal.updated_at = utcnow()
-    record_event(
+    record_deal_event(
         db_session,
-        organization_id=deal.organization_id,
+        deal,
         user_id=user_id,
         action="deal.update",
-        deal_id=deal.id,
         client=client,
         details={"fields": sorted(changes)},
     )
@@ -95,12 +93,11 @@ def delete_deal(db_session: Session, *, user_id: int, deal_id: int, client: Clie
     deal.deleted_at = utcnow()
     db_session.flush()
     states = {viewer: state for viewer, (_before, state) in reset_contexts(db_session, viewers).items()}
-    record_event(
+    record_deal_event(
         db_session,
-        organization_id=deal.organization_id,
+        deal,
         user_id=user_id,
         action="deal.delete",
-        deal_id=deal.id,
         client=client,
     )
     db_session.commit()
@@ -146,12 +143,11 @@ def add_member(
     else:
         member.role = role
     db_session.flush()
-    record_event(
+    record_deal_event(
         db_session,
-        organization_id=deal.organization_id,
+        deal,
         user_id=user_id,
         action="deal.member_add" if created else "deal.member_role",
-        deal_id=deal_id,
         client=client,
         details={"member_user_id": member_user_id, "role": role.value},
     )
@@ -176,12 +172,11 @@ def remove_member(db_session: Session, *, user_id: int, deal_id: int, member_use
     still_visible = exists().where(Deal.id == deal_id, visible_deals_clause(member_user_id))
     lost_access = not db_session.scalar(select(still_visible))
     reset = reset_contexts(db_session, [member_user_id]) if lost_access else {}
-    record_event(
+    record_deal_event(
         db_session,
-        organization_id=deal.organization_id,
+        deal,
         user_id=user_id,
         action="deal.member_remove",
-        deal_id=deal_id,
         client=client,
         details={"member_user_id": member_user_id},
     )

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from web.models import DealNote, User
 from web.permissions import require_changeable_deal, require_visible_deal
-from web.services.audit import ClientInfo, record_event
+from web.services.audit import ClientInfo, record_deal_event
 
 NOTE_MAX_LENGTH = 2000
 
@@ -56,12 +56,11 @@ def add_note(db_session: Session, *, user_id: int, deal_id: int, body: str, clie
     note = DealNote(deal_id=deal.id, author_id=user_id, body=body)
     db_session.add(note)
     db_session.flush()
-    record_event(
+    record_deal_event(
         db_session,
-        organization_id=deal.organization_id,
+        deal,
         user_id=user_id,
         action="deal.note_add",
-        deal_id=deal.id,
         client=client,
         details={"note_id": note.id},
     )
