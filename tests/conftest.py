@@ -326,8 +326,7 @@ def count_queries(app: Flask) -> Callable[[], Any]:
             engines = {db.engine}
             store_engines = getattr(app.session_interface, "engines", None)
             if store_engines is not None:
-                # The SQL store reads through an engine of its own on PostgreSQL (made on first use).
-                app.session_interface._read_engine()
+                # The SQL store reads through an engine of its own on PostgreSQL.
                 engines.update(store_engines())
         for engine in engines:
             event.listen(engine, "before_cursor_execute", record)

@@ -54,9 +54,9 @@ class SqlMergingSessionInterface(MergingSessionInterface):
     def _expiry(self) -> Any:
         return utcnow() + self.lifetime
 
-    def engines(self) -> list[Engine]:
-        """Every engine the store uses (query counters listen on them)."""
-        return [self._engine(), *([self._reader] if self._reader is not None else [])]
+    def engines(self) -> set[Engine]:
+        """Every engine the store uses, its read engine made if it was not yet (query counters listen on them)."""
+        return {self._engine(), self._read_engine()}
 
     def _read_engine(self) -> Engine:
         """For loads: on PostgreSQL an engine of the store's own, autocommit and not pre-pinged.
