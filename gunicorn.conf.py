@@ -22,7 +22,7 @@ import os
 import shutil
 import tempfile
 
-from web.logging_setup import gunicorn_logconfig
+from web.platform.logging_setup import gunicorn_logconfig
 
 # Workers must see the metrics directory before they import prometheus_client.
 _own_metrics_dir = None

@@ -41,7 +41,7 @@ from bench.faults_report import analyse, render, render_markdown
 from bench.report import write_block
 from bench.seed import BenchUser, load_bench_users
 from web.config import normalize_database_url
-from web.services.demo import DEMO_PASSWORD
+from web.demo import DEMO_PASSWORD
 
 REQUEST_TIMEOUT = 10.0
 SETTLE_SECONDS = 30.0

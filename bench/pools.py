@@ -18,8 +18,8 @@ import redis
 import requests
 
 from bench.seed import BenchUser
-from web.services.demo import DEMO_PASSWORD
-from web.sessions.base import hash_session_id
+from web.demo import DEMO_PASSWORD
+from web.platform.session_store.base import hash_session_id
 
 DEALDESK_COOKIE = "dealdesk_session"
 DEALDESK_KEY_PREFIX = "dealdesk:session:"

@@ -66,6 +66,12 @@ def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | Non
     raise TimeoutError(f"{what or 'process'} did not listen on 127.0.0.1:{port} within {timeout} s")
 
 
+# Every child started here, until it is reaped. A Popen collected while its process still runs
+# raises a ResourceWarning from its finalizer, wherever the collection happens to fall: under
+# pytest's filterwarnings=error that failed an unrelated test (tests/test_cluster_faults.py).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
 def start(
     name: str,
     argv: Sequence[str],
@@ -90,6 +96,7 @@ def start(
             start_new_session=True,
             user=user,
         )
+    _children[popen.pid] = popen
     proc = Proc(name=name, pid=popen.pid, argv=list(argv), port=port, log=str(log), env=dict(env or {}), user=user)
     return proc, popen
 
@@ -122,6 +129,12 @@ def looks_like(pid: int, argv: Sequence[str]) -> bool:
 
 
 def _reap(pid: int) -> None:
+    popen = _children.get(pid)
+    if popen is not None:
+        # Reaped through its Popen, which so learns the exit status and will not warn when collected.
+        if popen.poll() is not None:
+            del _children[pid]
+        return
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
 

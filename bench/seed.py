@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-from web.services.demo import DEMO_PASSWORD
+from web.demo import DEMO_PASSWORD
 
 NOW_UTC = "(now() AT TIME ZONE 'utc')"
 
@@ -85,6 +85,6 @@ def load_bench_users(conn: Connection, *, prefix: str = "bench", limit: int | No
 
 def demo_password_hash() -> str:
     """One argon2 hash of the demo password, shared by every bench user (hashing a million would take hours)."""
-    from web.services.auth import hash_password
+    from web.identity.auth import hash_password
 
     return hash_password(DEMO_PASSWORD)

@@ -6,7 +6,7 @@ Not part of ``make test`` (pytest's testpaths is ``tests``); run with ``make ben
 
 A signed-in session that already holds its deal context is opened once, inside a
 request context for ``GET /api/deals/current``; the hook
-(``web.deal_context.restore_deal_context``) is then timed on it in two ways:
+(``web.deal_context.request.restore_deal_context``) is then timed on it in two ways:
 
 * as the first hook call of a request: Flask-Login has not loaded the user yet, so
   the timing includes rebuilding the user from the session's plain values;
@@ -27,9 +27,9 @@ from flask_migrate import upgrade
 from sqlalchemy import event
 
 from web import create_app
-from web.deal_context import restore_deal_context
+from web.deal_context.request import restore_deal_context
+from web.demo import DEMO_PASSWORD, seed_demo_data
 from web.extensions import db
-from web.services.demo import DEMO_PASSWORD, seed_demo_data
 
 WARM_PATH_BUDGET_SECONDS = 50e-6
 

@@ -26,8 +26,8 @@ from sqlalchemy.engine import make_url
 from werkzeug.test import TestResponse
 
 from web import create_app
+from web.demo import DEMO_PASSWORD, seed_demo_data
 from web.extensions import db
-from web.services.demo import DEMO_PASSWORD, seed_demo_data
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://127.0.0.1:5432/test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -220,7 +220,8 @@ def demo(app: Flask) -> dict[str, int]:
     """The demo organizations, users and deals; returns ids by short name."""
     from sqlalchemy import select
 
-    from web.models import Deal, Organization, User
+    from web.deals.models import Deal
+    from web.identity.models import Organization, User
 
     with app.app_context():
         seed_demo_data(db.session)
@@ -354,8 +355,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def _close_health_connections() -> Iterator[None]:
     """The health check and the SQL session store keep small pools of their own per app; close them after each test."""
     yield
-    from web.health import close_health_connections
-    from web.sessions.sql_store import close_store_connections
+    from web.platform.health import close_health_connections
+    from web.platform.session_store.sql_store import close_store_connections
 
     close_health_connections()
     close_store_connections()

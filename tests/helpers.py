@@ -8,9 +8,11 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
+from web.audit.models import AuditEvent
 from web.extensions import db
-from web.models import AuditEvent, SessionRecord, User
-from web.sessions import MergingSessionInterface
+from web.identity.models import User
+from web.platform.session_store import MergingSessionInterface
+from web.platform.session_store.models import SessionRecord
 
 
 def last_deal_id(app: Flask, user_id: int) -> int | None:

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import POSTGRES_REDIS, SQLITE_SQL
+from web.audit.models import AuditEvent
 from web.extensions import db, limiter
-from web.models import AuditEvent
-from web.services.accounts import password_problem
+from web.identity.accounts import password_problem
 
 NEW_PASSWORD = "correct horse battery staple"
 

@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import SQLITE_SQL
+from web.audit.models import AuditEvent
+from web.audit.service import Cursor, purge_old_events
 from web.extensions import db
-from web.models import AuditEvent, utcnow
-from web.services.audit_log import Cursor, purge_old_events
+from web.platform.models import utcnow
 
 
 def add_events(

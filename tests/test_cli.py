@@ -15,9 +15,12 @@ from sqlalchemy import insert, select, update
 
 from tests.conftest import POSTGRES_SQL, SQLITE_REDIS, SQLITE_SQL, migrate_database
 from web.extensions import db
+from web.identity.models import User
 from web.jobs.locks import make_lock
+from web.jobs.models import JobRun
 from web.jobs.registry import JOBS
-from web.models import JobRun, SessionRecord, User, utcnow
+from web.platform.models import utcnow
+from web.platform.session_store.models import SessionRecord
 
 REPO = Path(__file__).resolve().parent.parent
 SQL_STACKS = [SQLITE_SQL, POSTGRES_SQL]

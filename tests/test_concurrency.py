@@ -31,8 +31,8 @@ from tests.concurrency_support import (
 )
 from tests.helpers import stored_session
 from web.extensions import db
-from web.models import User, UserSession
-from web.sessions.base import hash_session_id
+from web.identity.models import User, UserSession
+from web.platform.session_store.base import hash_session_id
 
 log = logging.getLogger(__name__)
 

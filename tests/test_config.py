@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from web import create_app
-from web.accounts.throttle import DEFAULTS as THROTTLE_DEFAULTS
 from web.config import ConfigError, build_config, normalize_database_url
+from web.identity.throttle import DEFAULTS as THROTTLE_DEFAULTS
 
 
 def test_production_refuses_to_start_without_secret_key():

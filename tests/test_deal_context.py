@@ -7,9 +7,11 @@ import time
 from sqlalchemy import delete, update
 
 from tests.helpers import audit_actions, expire_session, last_deal_id, rewrite_stored_session, run_sql, stored_session
-from web import deal_context
-from web.models import Deal as DealModel
-from web.models import DealMember, User, utcnow
+from web.deal_context import request as deal_context
+from web.deals.models import Deal as DealModel
+from web.deals.models import DealMember
+from web.identity.models import User
+from web.platform.models import utcnow
 
 
 def test_select_writes_database_session_and_audit(api, app, demo):

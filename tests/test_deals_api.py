@@ -6,8 +6,9 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import POSTGRES_REDIS, POSTGRES_SQL, SQLITE_SQL
+from web.audit.models import AuditEvent
+from web.deals.models import Deal, DealMember
 from web.extensions import db
-from web.models import AuditEvent, Deal, DealMember
 
 ONE_STACK_PER_DATABASE = [SQLITE_SQL, POSTGRES_SQL]
 

@@ -16,9 +16,9 @@ from prometheus_client import REGISTRY
 
 from tests.conftest import ApiClient, StackSettings
 from tests.helpers import rewrite_stored_session, stored_session
-from web import deal_context
-from web.fast_path import CurrentDealFastPath
-from web.metrics import FAST_PATH_OUTCOMES
+from web.deal_context import request as deal_context
+from web.deal_context.fast_path import CurrentDealFastPath
+from web.platform.metrics import FAST_PATH_OUTCOMES
 
 PATH = "/api/deals/current"
 ENDPOINT = "deals_api.get_current_deal"

@@ -38,10 +38,12 @@ from werkzeug.serving import make_server
 
 from tests.conftest import POSTGRES_REDIS
 from web import create_app
-from web.api_spec import openapi_document
+from web.audit.models import AuditEvent
+from web.deals.models import Deal, DealMember, DealNote
+from web.demo import DEMO_PASSWORD
 from web.extensions import db
-from web.models import AuditEvent, Deal, DealMember, DealNote, Organization, User, UserSession
-from web.services.demo import DEMO_PASSWORD
+from web.identity.models import Organization, User, UserSession
+from web.platform.api_spec import openapi_document
 
 # Examples per operation and generation mode; FUZZ_EXAMPLES overrides (e.g. a longer run by hand).
 EXAMPLES = {

@@ -13,8 +13,9 @@ from sqlalchemy import event, insert
 from tests.conftest import SQLITE_REDIS, SQLITE_SQL
 from tests.helpers import session_rows
 from web.extensions import db
-from web.health import health_engine
-from web.models import JobRun, utcnow
+from web.jobs.models import JobRun
+from web.platform.health import health_engine
+from web.platform.models import utcnow
 
 HEALTH = "/api/health/session"
 

@@ -13,13 +13,17 @@ from flask import Flask
 from sqlalchemy import delete, insert, select, update
 
 from tests.conftest import POSTGRES_REDIS, POSTGRES_SQL, SQLITE_REDIS, SQLITE_SQL, StackSettings
+from web.deals.models import Deal, DealMember, MemberRole
 from web.extensions import db
+from web.identity.models import Role, User, UserSession
 from web.jobs.cleanup import cleanup_expired_sessions, clear_stale_deals
 from web.jobs.locks import make_lock
+from web.jobs.models import JobLock, JobRun
 from web.jobs.registry import JOBS, JobSpec, get_job
 from web.jobs.runner import run_job
 from web.jobs.scheduler import build_scheduler, latest_fire_time, parse_crontab, start_embedded_scheduler
-from web.models import Deal, DealMember, JobLock, JobRun, MemberRole, Role, SessionRecord, User, UserSession, utcnow
+from web.platform.models import utcnow
+from web.platform.session_store.models import SessionRecord
 
 SQL_STACKS = [SQLITE_SQL, POSTGRES_SQL]
 LOCK_CASES = [

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import POSTGRES_REDIS, SQLITE_SQL, ApiClient
 from web.config import build_config
-from web.security import csrf_signing_keys
+from web.platform.security import csrf_signing_keys
 
 OLD_KEY = "old-secret-key-for-rotation-test"
 NEW_KEY = "new-secret-key-for-rotation-test"

@@ -10,7 +10,7 @@ import pytest
 from flask import current_app
 
 from tests.conftest import SQLITE_SQL
-from web.logging_setup import JsonFormatter, RequestIdFilter
+from web.platform.logging_setup import JsonFormatter, RequestIdFilter
 
 ONE_STACK = pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
 

@@ -21,9 +21,9 @@ from sqlalchemy import delete
 
 from tests.conftest import POSTGRES_REDIS, SQLITE_SQL, migrate_database
 from tests.helpers import run_sql, session_rows
+from web.deals.models import DealMember
 from web.jobs.registry import get_job
 from web.jobs.runner import run_job
-from web.models import DealMember
 
 REPO = Path(__file__).resolve().parent.parent
 ON_TWO_STACKS = pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_REDIS], indirect=True)
@@ -162,8 +162,8 @@ def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 60.
 def test_counts_add_up_across_gunicorn_workers(tmp_path):
     """Two workers, many connections: every scrape reports the whole instance, whichever worker answers."""
     from web import create_app
+    from web.demo import seed_demo_data
     from web.extensions import db
-    from web.services.demo import seed_demo_data
 
     database_url = f"sqlite:///{tmp_path / 'gunicorn.db'}"
     migrate_database(database_url)

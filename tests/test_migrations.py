@@ -35,7 +35,7 @@ def test_models_match_the_migrated_schema(app):
 def test_email_uniqueness_ignores_case(app, demo):
     from sqlalchemy.exc import IntegrityError
 
-    from web.models import User
+    from web.identity.models import User
 
     with app.app_context():
         db.session.add(User(organization_id=demo["acme"], email="ALICE@acme.test", password_hash="x"))

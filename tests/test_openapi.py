@@ -13,8 +13,8 @@ from openapi_spec_validator import validate as validate_openapi
 from werkzeug.test import TestResponse
 
 from tests.conftest import POSTGRES_REDIS, SQLITE_SQL, ApiClient
-from web.api_spec import openapi_document, undocumented_rules
-from web.api_spec.builder import api_rules, openapi_path, rule_methods
+from web.platform.api_spec import openapi_document, undocumented_rules
+from web.platform.api_spec.builder import api_rules, openapi_path, rule_methods
 
 
 class Contract:

@@ -10,7 +10,7 @@ from flask import Flask
 from tests.helpers import last_deal_id
 from tests.page_support import ONE_STACK, form_token, signed_in, submit
 from web.errors import error_response
-from web.pages.common import render_sessionless_error, safe_next
+from web.platform.pages import render_sessionless_error, safe_next
 
 # --- Sign-in and the next redirect ----------------------------------------------------------
 

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from tests.helpers import last_deal_id, stored_session
 from tests.test_session_index import index_rows
 from web.extensions import db
-from web.models import User
-from web.sessions.base import hash_session_id
+from web.identity.models import User
+from web.platform.session_store.base import hash_session_id
 
 
 def deal_context(app: Flask, browser_sid: str) -> dict | None:

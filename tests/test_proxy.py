@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import POSTGRES_REDIS, SQLITE_SQL, ApiClient
+from web.audit.models import AuditEvent
 from web.config import ConfigError, build_config
 from web.extensions import db
-from web.models import AuditEvent
 
 on_two_stacks = pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_REDIS], indirect=True)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import POSTGRES_REDIS, SQLITE_SQL
-from web.security import CONTENT_SECURITY_POLICY
+from web.platform.security import CONTENT_SECURITY_POLICY
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates"
 EXPECTED = {

@@ -9,12 +9,14 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from tests.helpers import expire_session, stored_session
+from web.audit.service import ClientInfo
 from web.extensions import db
-from web.models import SessionRecord, User, UserSession, utcnow
-from web.services import sessions as session_index
-from web.services.audit import ClientInfo
-from web.sessions import MergingSessionInterface
-from web.sessions.base import hash_session_id
+from web.identity import session_index
+from web.identity.models import User, UserSession
+from web.platform.models import utcnow
+from web.platform.session_store import MergingSessionInterface
+from web.platform.session_store.base import hash_session_id
+from web.platform.session_store.models import SessionRecord
 
 LONG_AGO = timedelta(days=2)
 

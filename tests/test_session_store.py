@@ -7,7 +7,8 @@ from sqlalchemy import func, select
 
 from tests.helpers import stored_session
 from web.extensions import db
-from web.models import Organization, SessionRecord
+from web.identity.models import Organization
+from web.platform.session_store.models import SessionRecord
 
 
 def _add_failing_view(app) -> None:

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.page_support import ONE_STACK, signed_in, submit
-from web.pages.settings import describe_device
+from web.identity.pages import describe_device
 
 # --- Sessions and people -----------------------------------------------------------------------
 

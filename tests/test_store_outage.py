@@ -41,7 +41,7 @@ class Records(logging.Handler):
 @pytest.fixture
 def store_log() -> Iterator[Records]:
     handler = Records()
-    logger = logging.getLogger("web.sessions.base")
+    logger = logging.getLogger("web.platform.session_store.base")
     logger.addHandler(handler)
     try:
         yield handler
@@ -52,7 +52,7 @@ def store_log() -> Iterator[Records]:
 @pytest.fixture
 def outage_app(app: Flask, demo: dict[str, int], stack_settings: StackSettings, redis_server: RedisServer) -> Flask:
     """An instance whose sessions live on the test's own redis-server."""
-    from web.sessions import base
+    from web.platform.session_store import base
 
     base.report_store_recovered()  # start from "store up", whatever an earlier test left behind
     return stack_settings.make_app(REDIS_URL=redis_server.url)
@@ -235,7 +235,7 @@ def test_database_outage_is_a_503_and_nothing_is_lost(app, demo, browser, databa
 def test_listing_sessions_while_the_store_is_down_lists_every_indexed_one(outage_app, demo, redis_server):
     """The store cannot say which sessions it lost: nothing is left out or forgotten."""
     from web.extensions import db
-    from web.services import sessions as session_index
+    from web.identity import session_index
 
     laptop, phone = ApiClient(outage_app.test_client()), ApiClient(outage_app.test_client())
     laptop.login("alice")

@@ -13,9 +13,9 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
+from web.demo import DEMO_PASSWORD, database_is_empty, seed_demo_data
 from web.extensions import db
-from web.models import User
-from web.services.demo import DEMO_PASSWORD, database_is_empty, seed_demo_data
+from web.identity.models import User
 
 
 @click.command("seed-demo")
@@ -95,7 +95,7 @@ def sessions_cleanup() -> NoReturn:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def sessions_list(email: str, as_json: bool) -> None:
     """List a user's live sessions, most recently seen first."""
-    from web.services.sessions import list_user_sessions
+    from web.identity.session_index import list_user_sessions
 
     user = _user_by_email(email)
     rows = list_user_sessions(db.session, user.id)
@@ -116,7 +116,7 @@ def sessions_list(email: str, as_json: bool) -> None:
 @click.option("--session", "public_id", help="Revoke only this session (its id from `sessions list`).")
 def sessions_revoke(email: str, public_id: str | None) -> None:
     """Sign a user out everywhere (or out of one session): the sessions are destroyed now."""
-    from web.services.sessions import revoke_all_sessions, revoke_session
+    from web.identity.session_index import revoke_all_sessions, revoke_session
 
     user = _user_by_email(email)
     if public_id is None:
@@ -195,7 +195,7 @@ def scheduler_run() -> None:
 @with_appcontext
 def health_command() -> None:
     """Print this instance's session health document; exit 1 when unhealthy."""
-    from web.health import health_document
+    from web.platform.health import health_document
 
     document, status = health_document(_app())
     click.echo(json.dumps(document, indent=2))

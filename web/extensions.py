@@ -7,8 +7,8 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 
-from web.models import Base
-from web.sessions import ServerSessions
+from web.platform.models import Base
+from web.platform.session_store import ServerSessions
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()

@@ -13,7 +13,7 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-# Stored as naive UTC; web.models.base.UTCDateTime adds the zone back on read.
+# Stored as naive UTC; web.platform.models.UTCDateTime adds the zone back on read.
 UTC_DATETIME = sa.DateTime()
 
 

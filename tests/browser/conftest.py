@@ -20,7 +20,7 @@ from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from tests.conftest import IN_CI, SQLITE_REDIS, SQLITE_SQL
-from web.services.demo import DEMO_PASSWORD
+from web.demo import DEMO_PASSWORD
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements.txt)")
 

@@ -18,11 +18,11 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import BrowserSession
 from tests.conftest import SQLITE_SQL
+from web.audit.service import ClientInfo
+from web.deals.models import MemberRole
+from web.deals.notes import add_note
+from web.deals.service import add_member, update_deal
 from web.extensions import db
-from web.models import MemberRole
-from web.services.audit import ClientInfo
-from web.services.deals import add_member, update_deal
-from web.services.notes import add_note
 
 pytestmark = pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True, ids=lambda s: s.id)
 

@@ -1,3 +1,1 @@
-from web.audit.views import bp
-
-__all__ = ["bp"]
+"""The audit trail: what happened to which deal or account, by whom; its API, page and retention job."""

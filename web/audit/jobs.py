@@ -7,8 +7,8 @@ from datetime import datetime
 
 from flask import current_app
 
+from web.audit import service as audit_log
 from web.extensions import db
-from web.services import audit_log
 
 
 def purge_audit_trail(*, now: datetime | None = None, progress: Callable[[int], None] | None = None) -> int:

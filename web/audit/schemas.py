@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from web.models import AuditEvent
-from web.schemas import StrictModel
-from web.services.audit_log import CURSOR_PATTERN
+from web.audit.models import AuditEvent
+from web.audit.service import CURSOR_PATTERN
+from web.platform.schemas import StrictModel
 
 PositiveId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 

@@ -1,3 +1,1 @@
-from web.deals.views import bp
-
-__all__ = ["bp"]
+"""Deals: models, the permission rule, the service, the JSON API, the pages, notes and members."""

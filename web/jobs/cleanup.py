@@ -13,9 +13,12 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Engine, and_, delete, exists, select, update
 
+from web.deals.models import Deal
+from web.deals.permissions import visible_deals_clause
 from web.extensions import db
-from web.models import Deal, SessionRecord, User, UserSession, utcnow
-from web.permissions import visible_deals_clause
+from web.identity.models import User, UserSession
+from web.platform.models import utcnow
+from web.platform.session_store.models import SessionRecord
 
 DEFAULT_BATCH_SIZE = 5000
 DEFAULT_USERS_PER_UPDATE = 2000

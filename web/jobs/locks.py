@@ -27,7 +27,8 @@ from sqlalchemy import Connection, Engine, and_, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from web.extensions import db
-from web.models import JobLock, utcnow
+from web.jobs.models import JobLock
+from web.platform.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ def job_lock_redis(app: Flask) -> redis.Redis:
     """The sessions' Redis client when there is one; otherwise a fail-fast client of our own."""
     client = app.extensions.get("dealdesk_redis") or app.extensions.get("dealdesk_job_redis")
     if client is None:
-        from web.sessions import redis_client_for
+        from web.platform.session_store import redis_client_for
 
         client = redis_client_for(app.config)  # REDIS_URL, or the primary via REDIS_SENTINELS
         app.extensions["dealdesk_job_redis"] = client

@@ -20,9 +20,10 @@ from sqlalchemy.exc import IntegrityError
 
 from web.extensions import db
 from web.jobs.locks import holder_name, make_lock
+from web.jobs.models import JobLock, JobRun
 from web.jobs.registry import JobSpec
-from web.metrics import record_job_run
-from web.models import JobLock, JobRun, utcnow
+from web.platform.metrics import record_job_run
+from web.platform.models import utcnow
 
 log = logging.getLogger(__name__)
 

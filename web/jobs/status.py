@@ -14,8 +14,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Connection, Select, bindparam, func, select
 
+from web.jobs.models import JobRun
 from web.jobs.registry import JOBS
-from web.models import JobRun
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class JobStatusCollector(Collector):
     """``job_last_success_timestamp_seconds{job}`` from ``job_runs``: the cluster's answer, on every instance."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from web.health.checks import health_engine
+        from web.platform.health.checks import health_engine
 
         family = GaugeMetricFamily(
             "job_last_success_timestamp_seconds",

@@ -1,3 +1,0 @@
-from web.accounts.views import bp
-
-__all__ = ["bp"]

@@ -1,0 +1,188 @@
+"""The audit trail: recording events inside the caller's transaction, reading it a page at a time, retention."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.orm import Session
+
+from web.audit.models import AuditEvent
+from web.deals.models import Deal
+from web.errors import APIError
+from web.identity.models import User
+from web.platform.models import utcnow
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Where a request came from, as the audit trail records it."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+def record_event(
+    db_session: Session,
+    *,
+    organization_id: int,
+    user_id: int | None,
+    action: str,
+    client: ClientInfo,
+    deal_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    event = AuditEvent(
+        organization_id=organization_id,
+        user_id=user_id,
+        action=action,
+        deal_id=deal_id,
+        ip=(client.ip or None) and client.ip[:64],
+        user_agent=(client.user_agent or None) and client.user_agent[:512],
+        details=details or {},
+    )
+    db_session.add(event)
+    return event
+
+
+def record_deal_event(
+    db_session: Session,
+    deal: Deal,
+    *,
+    user_id: int,
+    action: str,
+    client: ClientInfo,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """An event about ``deal``, recorded in the deal's organization."""
+    return record_event(
+        db_session,
+        organization_id=deal.organization_id,
+        user_id=user_id,
+        action=action,
+        client=client,
+        deal_id=deal.id,
+        details=details,
+    )
+
+
+CURSOR_PATTERN = r"^[0-9]{1,20}-[0-9]{1,19}$"
+_CURSOR = re.compile(CURSOR_PATTERN)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DEFAULT_RETENTION_DAYS = 365
+PURGE_BATCH_SIZE = 1000
+# Bounds one purge run; the next run carries on where this one stopped.
+PURGE_MAX_BATCHES = 1000
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in the trail: the last event a page showed, by (created_at, id)."""
+
+    created_at: datetime
+    id: int
+
+    def encode(self) -> str:
+        micros = (self.created_at - EPOCH) // timedelta(microseconds=1)
+        return f"{micros}-{self.id}"
+
+    @classmethod
+    def decode(cls, value: str) -> Cursor:
+        """Parse ``<microseconds since the epoch>-<event id>``; 422 when it is not one."""
+        if not _CURSOR.match(value):
+            raise APIError(422, "validation_error", "The request has invalid fields.", fields={"before": "Bad cursor."})
+        micros, event_id = (int(part) for part in value.split("-"))
+        try:
+            created_at = EPOCH + timedelta(microseconds=micros)
+        except OverflowError as exc:
+            raise APIError(
+                422, "validation_error", "The request has invalid fields.", fields={"before": "Bad cursor."}
+            ) from exc
+        return cls(created_at, event_id)
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    organization_id: int
+    user_id: int | None = None
+    deal_id: int | None = None
+    action: str | None = None
+    before: Cursor | None = None
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    events: list[tuple[AuditEvent, str | None]]  # each event with its user's email
+    next_before: str | None
+
+
+def list_events(db_session: Session, *, where: AuditFilter, limit: int) -> AuditPage:
+    """One page of an organization's events, newest first; ``next_before`` is None on the last page.
+
+    Ordered by (created_at, id) descending, and the cursor is that pair, so pages
+    never skip or repeat an event however many are written meanwhile.
+    """
+    query = (
+        select(AuditEvent, User.email)
+        .outerjoin(User, User.id == AuditEvent.user_id)
+        .where(AuditEvent.organization_id == where.organization_id)
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+        .limit(limit + 1)
+    )
+    if where.user_id is not None:
+        query = query.where(AuditEvent.user_id == where.user_id)
+    if where.deal_id is not None:
+        query = query.where(AuditEvent.deal_id == where.deal_id)
+    if where.action is not None:
+        query = query.where(AuditEvent.action == where.action)
+    if where.before is not None:
+        created_at, event_id = where.before.created_at, where.before.id
+        query = query.where(
+            or_(
+                AuditEvent.created_at < created_at,
+                and_(AuditEvent.created_at == created_at, AuditEvent.id < event_id),
+            )
+        )
+    rows = [(event, email) for event, email in db_session.execute(query)]
+    db_session.commit()  # end the read transaction
+    page, more = rows[:limit], len(rows) > limit
+    next_before = Cursor(page[-1][0].created_at, page[-1][0].id).encode() if more else None
+    return AuditPage(events=page, next_before=next_before)
+
+
+def purge_old_events(
+    db_session: Session,
+    *,
+    keep_days: float = DEFAULT_RETENTION_DAYS,
+    batch_size: int = PURGE_BATCH_SIZE,
+    now: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Delete events older than ``keep_days``, ``batch_size`` rows per transaction; returns how many.
+
+    Small batches keep each transaction (and its locks) short on a large table;
+    ``progress(deleted_so_far)`` is called after each one.
+    """
+    cutoff = (now or utcnow()) - timedelta(days=keep_days)
+    deleted = 0
+    for _ in range(PURGE_MAX_BATCHES):
+        ids = list(
+            db_session.scalars(
+                select(AuditEvent.id).where(AuditEvent.created_at < cutoff).order_by(AuditEvent.id).limit(batch_size)
+            )
+        )
+        if not ids:
+            break
+        db_session.execute(delete(AuditEvent).where(AuditEvent.id.in_(ids)))
+        db_session.commit()
+        deleted += len(ids)
+        if progress is not None:
+            progress(deleted)
+        if len(ids) < batch_size:
+            break
+    db_session.commit()
+    return deleted

@@ -1,0 +1,71 @@
+"""Deal context pages: the home page (the current deal) and the switcher's select and clear."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template
+from flask_login import login_required
+from werkzeug.wrappers import Response
+
+from web.deal_context import service as context_service
+from web.deal_context.header import page_header
+from web.deal_context.request import store_context
+from web.deals.read_models import deal_overview
+from web.extensions import db
+from web.platform import metrics
+from web.platform.forms import ActionForm, NoteForm, SwitchDealForm
+from web.platform.http import client_info, signed_in_user
+from web.platform.pages import bp, safe_next
+
+
+@bp.get("/")
+@login_required
+def index() -> str:
+    header = page_header()
+    overview = None
+    if header.current is not None:
+        overview = deal_overview(db.session, user_id=signed_in_user().id, deal_id=header.current.id, note_limit=5)
+    return render_template("index.html", overview=overview, new_note=NoteForm())
+
+
+def _select(deal_id: int) -> None:
+    user = signed_in_user()
+    with metrics.counted_deal_select():
+        deal, context = context_service.select_deal(
+            db.session, user_id=user.id, organization_id=user.organization_id, deal_id=deal_id, client=client_info()
+        )
+        store_context(context, deal)
+
+
+@bp.post("/deals/select")
+@login_required
+def switch_deal() -> Response:
+    """The header's switcher: the chosen deal becomes current, then home (or ``next``, a same-site path)."""
+    form = SwitchDealForm()
+    if form.validate_on_submit() and form.deal_id.data is not None:
+        _select(form.deal_id.data)
+    else:
+        flash("Choose a deal to switch to.", "error")
+    return redirect(safe_next(form.next.data))
+
+
+@bp.post("/deals/<id:deal_id>/select")
+@login_required
+def select_deal(deal_id: int) -> Response:
+    form = ActionForm()
+    if form.validate_on_submit():
+        _select(deal_id)
+    return redirect(safe_next(form.next.data))
+
+
+@bp.post("/deals/current/clear")
+@login_required
+def clear_deal() -> Response:
+    form = ActionForm()
+    if form.validate_on_submit():
+        user = signed_in_user()
+        store_context(
+            context_service.clear_deal(
+                db.session, user_id=user.id, organization_id=user.organization_id, client=client_info()
+            )
+        )
+    return redirect(safe_next(form.next.data))

@@ -1,0 +1,229 @@
+"""The persistent deal context: selecting, clearing and restoring a user's working deal.
+
+``users.last_deal_id`` is the durable record; every change to it increases
+``users.deal_context_version`` in the same UPDATE, and the session keeps
+``{"deal_id", "version", "deal"}`` so concurrent requests converge on the newest
+choice. ``deal`` is the deal as the API shows it, cached so that a warm
+``GET /api/deals/current`` asks the database nothing; whatever can make a deal
+invisible or change it rewrites the cache in live sessions (``web.identity.session_index``).
+
+Why a cached deal is never one the user may no longer see: a selection takes the
+lock on the user's row (the UPDATE) *before* it checks visibility, and every change
+that can take visibility away (``reset_contexts``) updates the same rows in its own
+transaction. Whichever commits second sees the first: a selection that comes second
+sees the deal gone and is refused; a change that comes second bumps the version past
+the selection's, and the live sessions are rewritten to that version, which any
+in-flight save of the older selection cannot overwrite (``web.platform.session_store.base.merge_changes``).
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from sqlalchemy import JSON, String, Update, and_, bindparam, case, exists, insert, literal, null, select, update
+from sqlalchemy.orm import Session
+
+from web.audit.models import AuditEvent
+from web.audit.service import ClientInfo, record_event
+from web.deals.models import Deal
+from web.deals.permissions import get_visible_deal, visible_deals_clause
+from web.errors import APIError
+from web.identity.models import User
+from web.platform.models import UTCDateTime, utcnow
+
+# A restored context carries version 0: lower than any explicit selection, so a
+# selection made while a restore is in flight always wins the session merge.
+RESTORED_VERSION = 0
+
+
+class RestoreResult(enum.StrEnum):
+    RESTORED = "restored"
+    DENIED = "denied"
+    EMPTY = "empty"
+
+
+@dataclass(frozen=True)
+class DealContext:
+    deal_id: int | None
+    version: int
+    # The deal as the API shows it, when this context has it cached (never for deal_id None),
+    # and when (Unix time) its visibility was last checked.
+    deal: dict[str, Any] | None = None
+    checked_at: float = 0.0
+
+    def to_session(self) -> dict[str, Any]:
+        value: dict[str, Any] = {"deal_id": self.deal_id, "version": self.version}
+        if self.deal is not None and self.deal_id is not None:
+            value["deal"] = self.deal
+            value["checked_at"] = self.checked_at
+        return value
+
+    def fresh_deal(self, now: float, max_age: float) -> dict[str, Any] | None:
+        """The cached deal if it was checked less than ``max_age`` seconds before ``now``."""
+        return self.deal if self.deal is not None and now - self.checked_at < max_age else None
+
+    def with_deal(self, deal: dict[str, Any], *, checked_at: float) -> DealContext:
+        return DealContext(self.deal_id, self.version, deal, checked_at)
+
+    @classmethod
+    def from_session(cls, value: Any) -> DealContext | None:
+        if not isinstance(value, dict):
+            return None
+        deal_id = value.get("deal_id")
+        cached = value.get("deal")
+        return cls(
+            deal_id=int(deal_id) if deal_id is not None else None,
+            version=int(value.get("version", 0)),
+            deal=cached if isinstance(cached, dict) and deal_id is not None else None,
+            checked_at=float(value.get("checked_at", 0.0)),
+        )
+
+
+class ContextState(NamedTuple):
+    """A user's durable context right after a change: what their live sessions are rewritten to."""
+
+    version: int
+    deal_id: int | None
+
+
+def _write_last_deal(db_session: Session, user_id: int, deal_id: int | None) -> int | None:
+    """Set ``last_deal_id`` and return the new context version, in one UPDATE ... RETURNING.
+
+    None when ``deal_id`` names no deal at all (nothing is written: the foreign key
+    would refuse it).
+    """
+    statement = _write_last_deal_statement(deal_id is not None)
+    version = db_session.execute(statement, {"user_id": user_id, "deal_id": deal_id, "now": utcnow()}).scalar()
+    return None if version is None else int(version)
+
+
+@functools.cache
+def _write_last_deal_statement(checks_deal: bool) -> Update:
+    # Core and built once: a selection runs it every time, and the ORM's bulk-update
+    # bookkeeping and building the statement cost more than the round trip.
+    users, deals = User.__table__, Deal.__table__
+    statement = update(users).where(users.c.id == bindparam("user_id"))
+    if checks_deal:
+        statement = statement.where(exists().where(deals.c.id == bindparam("deal_id")))
+    return statement.values(
+        last_deal_id=bindparam("deal_id"),
+        deal_context_version=users.c.deal_context_version + 1,
+        updated_at=bindparam("now"),
+    ).returning(users.c.deal_context_version)
+
+
+def select_deal(
+    db_session: Session, *, user_id: int, organization_id: int, deal_id: int, client: ClientInfo
+) -> tuple[Deal, DealContext]:
+    """Make a visible deal the user's working deal (idempotent); 404 when not visible.
+
+    The UPDATE comes first: it locks the user's row, so the visibility check that
+    follows (a statement of its own, hence a fresh snapshot) sees any change that
+    ``reset_contexts`` committed before it, and one still to come must wait for this
+    transaction and then bump the version past this selection's.
+    """
+    version = _write_last_deal(db_session, user_id, deal_id)
+    deal = get_visible_deal(db_session, deal_id, user_id) if version is not None else None
+    if deal is None or version is None:
+        db_session.rollback()
+        raise APIError(404, "not_found", "Deal not found.")
+    record_event(
+        db_session,
+        organization_id=organization_id,
+        user_id=user_id,
+        action="deal.select",
+        deal_id=deal.id,
+        client=client,
+    )
+    # Detached with the values read in this transaction: the commit would otherwise expire
+    # it, and serialising it would check out a connection again just to re-read the row.
+    db_session.expunge(deal)
+    db_session.commit()
+    return deal, DealContext(deal.id, version)
+
+
+def clear_deal(db_session: Session, *, user_id: int, organization_id: int, client: ClientInfo) -> DealContext:
+    version = _write_last_deal(db_session, user_id, None)
+    assert version is not None  # the signed-in user's row exists
+    record_event(db_session, organization_id=organization_id, user_id=user_id, action="deal.clear", client=client)
+    db_session.commit()
+    return DealContext(None, version)
+
+
+def restore_context(db_session: Session, *, user_id: int, client: ClientInfo) -> tuple[RestoreResult, DealContext]:
+    """Bring back the user's last deal for a session that has no context yet.
+
+    One statement reads ``last_deal_id``, checks that the deal is still visible and
+    records the audit event (``deal.restore`` or ``deal.restore_denied``). Only a
+    denied restore needs a second one, to clear the stale reference.
+    """
+    now = utcnow()
+    visible_deal = select(Deal.id).where(Deal.id == User.last_deal_id, visible_deals_clause(User.id)).scalar_subquery()
+    source = select(
+        User.organization_id,
+        User.id,
+        case((visible_deal.is_(None), literal("deal.restore_denied")), else_=literal("deal.restore")),
+        User.last_deal_id,
+        literal(client.ip, String(64)),
+        literal(client.user_agent and client.user_agent[:512], String(512)),
+        literal({}, JSON()),
+        literal(now, UTCDateTime()),
+    ).where(User.id == user_id, User.last_deal_id.is_not(None))
+    columns = ["organization_id", "user_id", "action", "deal_id", "ip", "user_agent", "details", "created_at"]
+    row = db_session.execute(
+        insert(AuditEvent).from_select(columns, source).returning(AuditEvent.action, AuditEvent.deal_id)
+    ).first()
+    if row is None:
+        db_session.commit()
+        return RestoreResult.EMPTY, DealContext(None, RESTORED_VERSION)
+    if row.action == "deal.restore":
+        db_session.commit()
+        return RestoreResult.RESTORED, DealContext(int(row.deal_id), RESTORED_VERSION)
+    # Conditional on the stale value, so a selection made meanwhile is kept.
+    db_session.execute(
+        update(User)
+        .where(and_(User.id == user_id, User.last_deal_id == row.deal_id))
+        .values(last_deal_id=None, deal_context_version=User.deal_context_version + 1)
+    )
+    db_session.commit()
+    return RestoreResult.DENIED, DealContext(None, RESTORED_VERSION)
+
+
+def current_deal(db_session: Session, *, user_id: int, context: DealContext | None) -> Deal | None:
+    """The context's deal if the user may still see it."""
+    if context is None or context.deal_id is None:
+        return None
+    return get_visible_deal(db_session, context.deal_id, user_id)
+
+
+def reset_contexts(db_session: Session, user_ids: Iterable[int]) -> dict[int, tuple[int | None, ContextState]]:
+    """After a change that may take deals out of these users' sight, in its transaction.
+
+    Every listed user's context version goes up and ``last_deal_id`` is kept only if
+    that deal is still visible to them. Returns, per user, the ``last_deal_id`` before
+    and the new state; the caller commits and then rewrites the live sessions to the
+    new state (``web.identity.session_index.reset_context_in_sessions``). Bumping every
+    listed user, not just those whose selection is cleared, is what orders this change
+    against a selection in flight (see the module docstring).
+    """
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    # Read the old values under the row locks the UPDATE is about to take anyway.
+    locked = db_session.execute(select(User.id, User.last_deal_id).where(User.id.in_(ids)).with_for_update())
+    before: dict[int, int | None] = {row.id: row.last_deal_id for row in locked}
+    still_visible = exists().where(Deal.id == User.last_deal_id, visible_deals_clause(User.id))
+    rows = db_session.execute(
+        update(User)
+        .where(User.id.in_(ids))
+        .values(
+            last_deal_id=case((still_visible, User.last_deal_id), else_=null()),
+            deal_context_version=User.deal_context_version + 1,
+        )
+        .returning(User.id, User.deal_context_version, User.last_deal_id)
+    ).all()
+    return {row.id: (before.get(row.id), ContextState(int(row.deal_context_version), row.last_deal_id)) for row in rows}

@@ -1,0 +1,61 @@
+"""The notes JSON API: ``GET`` and ``POST /api/deals/<id>/notes``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+from flask_login import login_required
+
+from web.deals import notes as note_service
+from web.deals.notes import NOTE_MAX_LENGTH, NoteView
+from web.extensions import db
+from web.platform.api_spec import api_operation
+from web.platform.http import client_info, signed_in_user
+from web.platform.schemas import NoteListOut, NoteOut, PageIn, StrictModel, iso, parse_body, parse_query, stripped_text
+
+bp = Blueprint("notes_api", __name__, url_prefix="/api/deals")
+
+
+NoteBody = stripped_text(NOTE_MAX_LENGTH)
+
+
+class NoteIn(StrictModel):
+    body: NoteBody
+
+
+def note_json(note: NoteView) -> dict[str, Any]:
+    author = {"id": note.author_id, "email": note.author_email} if note.author_id is not None else None
+    return {
+        "id": note.id,
+        "deal_id": note.deal_id,
+        "body": note.body,
+        "author": author,
+        "created_at": iso(note.created_at),
+    }
+
+
+@bp.before_request
+@login_required
+def require_sign_in() -> None:
+    """Every notes route needs a signed-in user."""
+
+
+@bp.get("/<id:deal_id>/notes")
+@api_operation("Notes on a visible deal, newest first", query=PageIn, responses={200: NoteListOut})
+def list_notes(deal_id: int) -> dict[str, Any]:
+    page = parse_query(PageIn)
+    notes, total = note_service.list_notes(
+        db.session, user_id=signed_in_user().id, deal_id=deal_id, limit=page.limit, offset=page.offset
+    )
+    return {"notes": [note_json(note) for note in notes], "total": total}
+
+
+@bp.post("/<id:deal_id>/notes")
+@api_operation("Add a note (editors, the owner, admins)", body=NoteIn, responses={201: NoteOut}, errors=(403,))
+def add_note(deal_id: int) -> tuple[dict[str, Any], int]:
+    body = parse_body(NoteIn)
+    note = note_service.add_note(
+        db.session, user_id=signed_in_user().id, deal_id=deal_id, body=body.body, client=client_info()
+    )
+    return note_json(note), 201

@@ -1,0 +1,198 @@
+"""Deal pages: the searchable list, create, the deal's own page (edit, members, notes) and delete."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from werkzeug.wrappers import Response
+
+from web.deal_context.header import page_header
+from web.deals import notes as note_service
+from web.deals import service as deal_service
+from web.deals.models import MemberRole, Stage
+from web.deals.permissions import require_managed_deal
+from web.deals.read_models import deal_overview, managed_deal_ids, member_candidates, search_visible_deals
+from web.extensions import db
+from web.platform.forms import ROLE_CHOICES, ActionForm, DealForm, MemberForm, MemberRoleForm, NoteForm, person_choices
+from web.platform.http import client_info, signed_in_user
+from web.platform.pages import bp
+
+Page = tuple[str, int]
+DEALS_PER_PAGE = 100
+SEARCH_MAX_LENGTH = 200
+
+
+@bp.get("/deals")
+@login_required
+def deal_list() -> Page:
+    return _render_list(DealForm())
+
+
+def _render_list(form: DealForm, status: int = 200) -> Page:
+    query = request.args.get("q", "")[:SEARCH_MAX_LENGTH]
+    user_id = signed_in_user().id
+    deals, total = search_visible_deals(db.session, user_id=user_id, name_contains=query, limit=DEALS_PER_PAGE)
+    managed = managed_deal_ids(db.session, user_id=user_id, deal_ids=[deal.id for deal in deals])
+    page = render_template(
+        "deals.html", deals=deals, total=total, query=query, managed=managed, form=form, action=ActionForm()
+    )
+    return page, status
+
+
+@bp.post("/deals")
+@login_required
+def create_deal() -> Response | Page:
+    form = DealForm()
+    if not form.validate_on_submit():
+        return _render_list(form, 422)
+    user = signed_in_user()
+    deal = deal_service.create_deal(
+        db.session,
+        user_id=user.id,
+        organization_id=user.organization_id,
+        name=form.name.data or "",
+        stage=Stage(form.stage.data),
+        value=form.value.data,
+        client=client_info(),
+    )
+    flash(f"Created “{deal.name}”.", "success")
+    return redirect(url_for("pages.deal_detail", deal_id=deal.id))
+
+
+@bp.get("/deals/<id:deal_id>")
+@login_required
+def deal_detail(deal_id: int) -> Page:
+    return _render_detail(deal_id)
+
+
+def _render_detail(
+    deal_id: int,
+    *,
+    edit_form: DealForm | None = None,
+    member_form: MemberForm | None = None,
+    note_form: NoteForm | None = None,
+    status: int = 200,
+) -> Page:
+    """The deal page; a form that failed validation is passed back in to show its errors."""
+    user = signed_in_user()
+    overview = deal_overview(db.session, user_id=user.id, deal_id=deal_id)
+    member_form = member_form or MemberForm()
+    if overview.can_manage:
+        member_form.user_id.choices = person_choices(
+            member_candidates(db.session, deal_id=deal_id, organization_id=user.organization_id)
+        )
+    current = page_header().current
+    page = render_template(
+        "deal.html",
+        overview=overview,
+        edit_form=edit_form or DealForm(obj=overview.deal),
+        member_form=member_form,
+        new_note=note_form or NoteForm(),
+        role_choices=ROLE_CHOICES,
+        action=ActionForm(),
+        is_current=current is not None and current.id == deal_id,
+    )
+    return page, status
+
+
+@bp.post("/deals/<id:deal_id>/edit")
+@login_required
+def edit_deal(deal_id: int) -> Response | Page:
+    form = DealForm()
+    if not form.validate_on_submit():
+        return _render_detail(deal_id, edit_form=form, status=422)
+    changes = {"name": form.name.data, "stage": Stage(form.stage.data), "value": form.value.data}
+    deal_service.update_deal(
+        db.session, user_id=signed_in_user().id, deal_id=deal_id, changes=changes, client=client_info()
+    )
+    flash("Saved.", "success")
+    return redirect(url_for("pages.deal_detail", deal_id=deal_id))
+
+
+@bp.get("/deals/<id:deal_id>/delete")
+@login_required
+def confirm_delete(deal_id: int) -> str:
+    """Deleting asks first, on a page of its own (no JavaScript needed)."""
+    deal = require_managed_deal(db.session, deal_id, signed_in_user().id)
+    return render_template("deal_delete.html", deal=deal, action=ActionForm())
+
+
+@bp.post("/deals/<id:deal_id>/delete")
+@login_required
+def delete_deal(deal_id: int) -> Response:
+    user = signed_in_user()
+    # The live sessions (this one too) are rewritten by the service.
+    deal_service.delete_deal(db.session, user_id=user.id, deal_id=deal_id, client=client_info())
+    flash("The deal was deleted.", "success")
+    return redirect(url_for("pages.deal_list"))
+
+
+@bp.post("/deals/<id:deal_id>/members")
+@login_required
+def add_member(deal_id: int) -> Response | Page:
+    user = signed_in_user()
+    form = MemberForm()
+    require_managed_deal(db.session, deal_id, user.id)
+    form.user_id.choices = person_choices(
+        member_candidates(db.session, deal_id=deal_id, organization_id=user.organization_id)
+    )
+    if not form.validate_on_submit():
+        return _render_detail(deal_id, member_form=form, status=422)
+    _, email, _ = deal_service.add_member(
+        db.session,
+        user_id=user.id,
+        deal_id=deal_id,
+        member_user_id=form.user_id.data,
+        role=MemberRole(form.role.data),
+        client=client_info(),
+    )
+    flash(f"Added {email}.", "success")
+    return redirect(url_for("pages.deal_detail", deal_id=deal_id, _anchor="members"))
+
+
+@bp.post("/deals/<id:deal_id>/members/<id:user_id>/role")
+@login_required
+def change_member_role(deal_id: int, user_id: int) -> Response:
+    form = MemberRoleForm()
+    if not form.validate_on_submit():
+        flash("Choose viewer or editor.", "error")
+        return redirect(url_for("pages.deal_detail", deal_id=deal_id, _anchor="members"))
+    _, email, _ = deal_service.add_member(
+        db.session,
+        user_id=signed_in_user().id,
+        deal_id=deal_id,
+        member_user_id=user_id,
+        role=MemberRole(form.role.data),
+        client=client_info(),
+    )
+    flash(f"{email} is now {form.role.data}.", "success")
+    return redirect(url_for("pages.deal_detail", deal_id=deal_id, _anchor="members"))
+
+
+@bp.post("/deals/<id:deal_id>/members/<id:user_id>/remove")
+@login_required
+def remove_member(deal_id: int, user_id: int) -> Response:
+    deal_service.remove_member(
+        db.session, user_id=signed_in_user().id, deal_id=deal_id, member_user_id=user_id, client=client_info()
+    )
+    flash("Member removed.", "success")
+    return redirect(url_for("pages.deal_detail", deal_id=deal_id, _anchor="members"))
+
+
+@bp.post("/deals/<id:deal_id>/notes")
+@login_required
+def add_note(deal_id: int) -> Response | Page:
+    form = NoteForm()
+    if not form.validate_on_submit():
+        return _render_detail(deal_id, note_form=form, status=422)
+    note_service.add_note(
+        db.session, user_id=signed_in_user().id, deal_id=deal_id, body=form.body.data or "", client=client_info()
+    )
+    return redirect(safe_back(deal_id))
+
+
+def safe_back(deal_id: int) -> str:
+    """After a note: back to the home page when it was written there, else to the deal's notes."""
+    if request.form.get("from") == "home":
+        return url_for("pages.index", _anchor="notes")
+    return url_for("pages.deal_detail", deal_id=deal_id, _anchor="notes")

@@ -1,0 +1,190 @@
+"""Creating, changing and deleting deals and their members."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from web.audit.service import ClientInfo, record_deal_event
+from web.deal_context.service import ContextState, reset_contexts
+from web.deals.models import Deal, DealMember, MemberRole, Stage
+from web.deals.permissions import (
+    require_changeable_deal,
+    require_managed_deal,
+    require_visible_deal,
+    visible_deals_clause,
+)
+from web.errors import APIError
+from web.identity import session_index
+from web.identity.models import User
+from web.platform.models import utcnow
+
+
+def list_visible_deals(db_session: Session, *, user_id: int, limit: int, offset: int) -> tuple[list[Deal], int]:
+    """A page of the deals the user may see, most recently changed first, and the total count."""
+    visible = visible_deals_clause(user_id)
+    total = db_session.scalar(select(func.count()).select_from(Deal).where(visible)) or 0
+    deals = db_session.scalars(
+        select(Deal).where(visible).order_by(Deal.updated_at.desc(), Deal.id.desc()).limit(limit).offset(offset)
+    ).all()
+    return list(deals), total
+
+
+def create_deal(
+    db_session: Session,
+    *,
+    user_id: int,
+    organization_id: int,
+    name: str,
+    stage: Stage,
+    value: Decimal,
+    client: ClientInfo,
+) -> Deal:
+    deal = Deal(organization_id=organization_id, owner_id=user_id, name=name, stage=stage, value=value)
+    db_session.add(deal)
+    db_session.flush()
+    record_deal_event(
+        db_session,
+        deal,
+        user_id=user_id,
+        action="deal.create",
+        client=client,
+    )
+    db_session.commit()
+    return deal
+
+
+def update_deal(
+    db_session: Session, *, user_id: int, deal_id: int, changes: dict[str, object], client: ClientInfo
+) -> Deal:
+    deal = require_changeable_deal(db_session, deal_id, user_id)
+    for field, value in changes.items():
+        setattr(deal, field, value)
+    deal.updated_at = utcnow()
+    record_deal_event(
+        db_session,
+        deal,
+        user_id=user_id,
+        action="deal.update",
+        client=client,
+        details={"fields": sorted(changes)},
+    )
+    viewers = viewer_ids(db_session, deal.id)
+    db_session.commit()
+    session_index.forget_cached_deal(db_session, deal_id=deal.id, user_ids=viewers)
+    return deal
+
+
+def viewer_ids(db_session: Session, deal_id: int) -> list[int]:
+    """Everyone who can see the deal now: whose live sessions may hold it."""
+    return list(
+        db_session.scalars(select(User.id).where(exists().where(Deal.id == deal_id, visible_deals_clause(User.id))))
+    )
+
+
+def delete_deal(db_session: Session, *, user_id: int, deal_id: int, client: ClientInfo) -> dict[int, ContextState]:
+    """Soft-delete the deal and clear every ``last_deal_id`` that pointed at it, in one transaction;
+    then take the deal out of every live session's context (through the session index).
+
+    Returns the new context state of everyone who could see the deal.
+    """
+    deal = require_managed_deal(db_session, deal_id, user_id)
+    viewers = viewer_ids(db_session, deal.id)
+    deal.deleted_at = utcnow()
+    db_session.flush()
+    states = {viewer: state for viewer, (_before, state) in reset_contexts(db_session, viewers).items()}
+    record_deal_event(
+        db_session,
+        deal,
+        user_id=user_id,
+        action="deal.delete",
+        client=client,
+    )
+    db_session.commit()
+    session_index.reset_context_in_sessions(db_session, states=states)
+    return states
+
+
+def list_members(db_session: Session, *, user_id: int, deal_id: int) -> list[tuple[DealMember, str]]:
+    require_visible_deal(db_session, deal_id, user_id)
+    rows = db_session.execute(
+        select(DealMember, User.email)
+        .join(User, User.id == DealMember.user_id)
+        .where(DealMember.deal_id == deal_id)
+        .order_by(DealMember.id)
+    ).all()
+    return [(member, email) for member, email in rows]
+
+
+def add_member(
+    db_session: Session, *, user_id: int, deal_id: int, member_user_id: int, role: MemberRole, client: ClientInfo
+) -> tuple[DealMember, str, bool]:
+    """Add a member or change an existing member's role; returns (member, email, created)."""
+    deal = require_managed_deal(db_session, deal_id, user_id)
+    candidate = db_session.scalar(
+        select(User).where(
+            User.id == member_user_id, User.organization_id == deal.organization_id, User.is_active.is_(True)
+        )
+    )
+    if candidate is None:
+        raise APIError(
+            422,
+            "validation_error",
+            "The request has invalid fields.",
+            fields={"user_id": "No active user with this id in your organization."},
+        )
+    member = db_session.scalar(
+        select(DealMember).where(DealMember.deal_id == deal_id, DealMember.user_id == member_user_id)
+    )
+    created = member is None
+    if member is None:
+        member = DealMember(deal_id=deal_id, user_id=member_user_id, role=role)
+        db_session.add(member)
+    else:
+        member.role = role
+    db_session.flush()
+    record_deal_event(
+        db_session,
+        deal,
+        user_id=user_id,
+        action="deal.member_add" if created else "deal.member_role",
+        client=client,
+        details={"member_user_id": member_user_id, "role": role.value},
+    )
+    db_session.commit()
+    return member, candidate.email, created
+
+
+def remove_member(db_session: Session, *, user_id: int, deal_id: int, member_user_id: int, client: ClientInfo) -> bool:
+    """Remove a member; clears their ``last_deal_id`` when they can no longer see the deal, and
+    takes the deal out of their live sessions' context (through the session index).
+
+    Returns whether the removed user's selection was cleared.
+    """
+    deal = require_managed_deal(db_session, deal_id, user_id)
+    member = db_session.scalar(
+        select(DealMember).where(DealMember.deal_id == deal_id, DealMember.user_id == member_user_id)
+    )
+    if member is None:
+        raise APIError(404, "not_found", "That user is not a member of this deal.")
+    db_session.delete(member)
+    db_session.flush()
+    still_visible = exists().where(Deal.id == deal_id, visible_deals_clause(member_user_id))
+    lost_access = not db_session.scalar(select(still_visible))
+    reset = reset_contexts(db_session, [member_user_id]) if lost_access else {}
+    record_deal_event(
+        db_session,
+        deal,
+        user_id=user_id,
+        action="deal.member_remove",
+        client=client,
+        details={"member_user_id": member_user_id},
+    )
+    db_session.commit()
+    if not reset:
+        return False
+    before, state = reset[member_user_id]
+    session_index.reset_context_in_sessions(db_session, states={member_user_id: state})
+    return before == deal_id

@@ -1,0 +1,1 @@
+"""Organizations and users: sign-in and out, passwords, throttling, roles, and the per-user session index."""

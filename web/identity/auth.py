@@ -1,0 +1,55 @@
+"""Passwords and sign-in."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher, profiles
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, joinedload
+
+from web.audit.service import ClientInfo, record_event
+from web.identity.models import User
+
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so both failures take the same time; made on first use.
+_dummy_hash: str | None = None
+
+
+def configure_password_hashing(*, cheap: bool) -> None:
+    """Argon2's defaults, or its cheapest profile (tests only: hashing would dominate the suite's time)."""
+    global _hasher, _dummy_hash
+    _hasher = PasswordHasher.from_parameters(profiles.CHEAPEST) if cheap else PasswordHasher()
+    _dummy_hash = None
+
+
+def _unknown_user_hash() -> str:
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash("not-a-real-password")
+    return _dummy_hash
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def find_user_by_email(db_session: Session, email: str) -> User | None:
+    return db_session.scalar(
+        select(User).options(joinedload(User.organization)).where(func.lower(User.email) == email.strip().lower())
+    )
+
+
+def authenticate(db_session: Session, *, email: str, password: str, client: ClientInfo) -> User | None:
+    """The active user with these credentials, or None — with no hint which part was wrong."""
+    user = find_user_by_email(db_session, email)
+    try:
+        _hasher.verify(user.password_hash if user else _unknown_user_hash(), password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.is_active:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    record_event(db_session, organization_id=user.organization_id, user_id=user.id, action="auth.login", client=client)
+    db_session.commit()
+    return user

@@ -1,0 +1,78 @@
+"""Tenants and the people in them."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String, func
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from web.platform.models import Base, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from web.deals.models import Deal
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=lambda: utcnow())
+
+    users: Mapped[list[User]] = relationship(back_populates="organization")
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(
+        Enum(Role, name="user_role", native_enum=False, values_callable=lambda e: [m.value for m in e], length=16),
+        default=Role.MEMBER,
+    )
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_deal_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deals.id", ondelete="SET NULL", use_alter=True), index=True
+    )
+    # Increases with every change of last_deal_id, so a session never lets an
+    # older deal context overwrite a newer one.
+    deal_context_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=lambda: utcnow())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=lambda: utcnow(), onupdate=lambda: utcnow())
+
+    organization: Mapped[Organization] = relationship(back_populates="users")
+    last_deal: Mapped[Deal | None] = relationship(foreign_keys=[last_deal_id])
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+
+# Emails are unique regardless of case; sign-in looks them up by the same expression.
+Index("uq_users_email_lower", func.lower(User.email), unique=True)
+
+
+class UserSession(Base):
+    """One row per signed-in session. The session id itself is kept only as a SHA-256 hash."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    sid_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=lambda: utcnow())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=lambda: utcnow())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(512))

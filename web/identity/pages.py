@@ -1,0 +1,178 @@
+"""Identity pages: sign-in and sign-out, the user's own sessions, and the organization's people (admins)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from ua_parser import parse as parse_user_agent
+from werkzeug.wrappers import Response
+from wtforms import SelectField
+from wtforms.fields.choices import SelectChoice
+
+from web.deal_context.request import end_user_session, restore_into_session, start_user_session
+from web.extensions import db
+from web.identity import accounts, auth, session_index
+from web.identity.models import Role
+from web.identity.session_index_api import current_session_id
+from web.platform.forms import ActionForm, LoginForm
+from web.platform.http import client_info, signed_in_user
+from web.platform.pages import bp, safe_next
+from web.platform.session_store.base import hash_session_id
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    public_id: str
+    device: str
+    ip: str | None
+    created_at: datetime
+    last_seen_at: datetime
+    current: bool
+
+
+@lru_cache(maxsize=512)
+def describe_device(user_agent: str | None) -> str:
+    """ "Firefox 128 on Windows", "Mobile Safari 17 on iOS (iPhone)" — from the user agent, via ua-parser."""
+    if not user_agent:
+        return "Unknown device"
+    parsed = parse_user_agent(user_agent)
+    agent = parsed.user_agent
+    browser = f"{agent.family} {agent.major}" if agent and agent.major else (agent.family if agent else None)
+    system = parsed.os.family if parsed.os else None
+    device = parsed.device.family if parsed.device and parsed.device.family not in ("Other", "Spider") else None
+    if browser is None:
+        return user_agent[:60]
+    label = f"{browser} on {system}" if system and system != "Other" else browser
+    return f"{label} ({device})" if device and device not in label else label
+
+
+@bp.get("/settings/sessions")
+@login_required
+def sessions() -> str:
+    sid = current_session_id()
+    rows = [
+        SessionRow(
+            public_id=row.public_id,
+            device=describe_device(row.user_agent),
+            ip=row.ip,
+            created_at=row.created_at,
+            last_seen_at=row.last_seen_at,
+            current=session_index.is_current(row, sid),
+        )
+        for row in session_index.list_user_sessions(db.session, signed_in_user().id)
+    ]
+    rows.sort(key=lambda row: not row.current)  # this device first, then most recently seen
+    return render_template("sessions.html", rows=rows, action=ActionForm())
+
+
+@bp.post("/settings/sessions/<string(maxlength=32):public_id>/revoke")
+@login_required
+def revoke_session(public_id: str) -> Response:
+    """Sign out one session; revoking this very one is signing out."""
+    revoked = session_index.revoke_session(
+        db.session, public_id=public_id, user_id=signed_in_user().id, client=client_info()
+    )
+    if revoked is None:
+        abort(404, "That session is no longer signed in.")
+    sid = current_session_id()
+    if sid is not None and revoked == hash_session_id(sid):
+        end_user_session()
+        return redirect(url_for("pages.login"))
+    flash("That session was signed out.", "success")
+    return redirect(url_for("pages.sessions"))
+
+
+@bp.post("/settings/sessions/revoke-others")
+@login_required
+def revoke_other_sessions() -> Response:
+    count = session_index.revoke_all_sessions(
+        db.session, user_id=signed_in_user().id, keep_session_id=current_session_id(), client=client_info()
+    )
+    flash(f"Signed out {count} other session{'' if count == 1 else 's'}.", "success")
+    return redirect(url_for("pages.sessions"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | str | tuple[str, int]:
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = auth.authenticate(
+            db.session, email=form.email.data or "", password=form.password.data or "", client=client_info()
+        )
+        if user is not None:
+            start_user_session(user)
+            restore_into_session(user.id)
+            return redirect(safe_next(request.args.get("next")))
+        flash("The email or password is incorrect.", "error")
+        return render_template("login.html", form=form), 401
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(safe_next(request.args.get("next")))
+    return render_template("login.html", form=form)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    if ActionForm().validate_on_submit():
+        end_user_session()
+    return redirect(url_for("pages.login"))
+
+
+ACCOUNT_ROLE_CHOICES = [SelectChoice(role.value, role.value.capitalize()) for role in Role]
+
+
+class AccountRoleForm(FlaskForm):
+    role = SelectField("Role", choices=ACCOUNT_ROLE_CHOICES, coerce=Role)
+
+
+class AccountActiveForm(FlaskForm):
+    active = SelectField("Active", choices=[SelectChoice("1", "Active"), SelectChoice("0", "Inactive")])
+
+
+@bp.get("/admin/users")
+@login_required
+def admin_users() -> str:
+    """403 for anyone but an active admin: ``list_organization_users`` asks the database, not the session."""
+    user = signed_in_user()
+    people = accounts.list_organization_users(db.session, actor_id=user.id)
+    return render_template(
+        "admin_users.html", people=people, me=user.id, role_choices=ACCOUNT_ROLE_CHOICES, action=ActionForm()
+    )
+
+
+@bp.post("/admin/users/<id:user_id>/role")
+@login_required
+def change_user_role(user_id: int) -> Response:
+    form = AccountRoleForm()
+    if not form.validate_on_submit():
+        flash("Choose admin or member.", "error")
+        return redirect(url_for("pages.admin_users"))
+    person = accounts.update_user(
+        db.session, actor_id=signed_in_user().id, user_id=user_id, role=Role(form.role.data), client=client_info()
+    )
+    flash(f"{person.email} is now {person.role.value}.", "success")
+    return redirect(url_for("pages.admin_users"))
+
+
+@bp.post("/admin/users/<id:user_id>/active")
+@login_required
+def change_user_active(user_id: int) -> Response:
+    """Deactivating signs the person out everywhere at once (the service destroys their sessions)."""
+    form = AccountActiveForm()
+    if not form.validate_on_submit():
+        flash("Choose active or inactive.", "error")
+        return redirect(url_for("pages.admin_users"))
+    person = accounts.update_user(
+        db.session,
+        actor_id=signed_in_user().id,
+        user_id=user_id,
+        is_active=form.active.data == "1",
+        client=client_info(),
+    )
+    state = "can sign in again" if person.is_active else "is deactivated and signed out everywhere"
+    flash(f"{person.email} {state}.", "success")
+    return redirect(url_for("pages.admin_users"))

@@ -1,0 +1,332 @@
+"""The per-user session index, and changes that reach live sessions through it.
+
+Each sign-in records a ``UserSession`` row: a random public id (what the API and
+the CLI show), the SHA-256 of the session id (never the id itself), when it was
+created and last seen, its expiry, ip and user agent. The session store keys a
+session by the same hash, so the index reaches a live session without knowing
+its id. Everything that must take effect in live sessions goes through here, in
+the same operation as the change, so warm requests never need to ask the database.
+
+Functions (every ``db_session`` function owns its transaction and commits):
+
+``record_sign_in(db_session, *, user_id, session_id, client, expires_at, replaces_session_id=None)``
+    -> ``UserSession | None``: index a new sign-in; None when the user was deactivated meanwhile.
+``forget_session(db_session, *, session_id) -> None``: sign-out removes the row.
+``record_activity(engine, sid_hash, expires_at) -> None``: "last seen" and the new expiry; the session
+    layer calls it only when it extends a session's lifetime, at most once per touch interval.
+``list_user_sessions(db_session, user_id) -> list[UserSession]``: live sessions, most recently seen first; rows
+    whose session the store no longer holds are left out and deleted.
+``revoke_session(db_session, *, public_id, user_id=None, client=ClientInfo()) -> str | None``: destroy one
+    session (only among ``user_id``'s when given); returns its id hash, or None when there is no such session.
+``revoke_all_sessions(db_session, *, user_id, keep_session_id=None, client=ClientInfo()) -> int``: destroy
+    all the user's sessions but the one with id ``keep_session_id``; returns how many.
+``purge_expired_sessions(db_session, *, now=None) -> int``: drop index rows whose session has expired.
+``reset_context_in_sessions(db_session, *, states) -> int``: set the deal context of those users' live
+    sessions to their new durable state (``web.deal_context.service.reset_contexts``), unless a session
+    holds a newer one.
+``forget_cached_deal(db_session, *, deal_id, user_ids) -> int``: drop a changed deal's cached copy from
+    those users' live sessions.
+``rewrite_role_in_sessions(db_session, *, user_id, role) -> int``: the cached role, rewritten.
+
+The functions that reach live sessions need an application context (they use the
+app's session interface); views, the CLI and jobs all have one.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Engine, String, delete, insert, literal, select, update
+from sqlalchemy.orm import Session
+
+from web.audit.service import ClientInfo, record_event
+from web.deal_context.service import ContextState
+from web.identity.models import User, UserSession
+from web.platform.models import UTCDateTime, utcnow
+from web.platform.session_store import DEAL_CONTEXT_KEY, MergingSessionInterface
+from web.platform.session_store.base import hash_session_id
+
+log = logging.getLogger(__name__)
+
+PUBLIC_ID_BYTES = 16  # 22 URL-safe characters
+ROLE_KEY = "user_role"
+# Index writes made by the session layer count as session-store work in query logs.
+STORE_EXECUTION_TAG = {"dealdesk_component": "session_store"}
+
+# The cached deal in a session's deal context (web.deal_context.service.DealContext).
+CACHE_KEYS = ("deal", "checked_at")
+
+SessionTransform = Callable[[dict[str, Any]], dict[str, Any] | None]
+
+
+def live_store() -> MergingSessionInterface:
+    """The running app's session interface: the only way to reach sessions by their id hash."""
+    interface = current_app.session_interface
+    if not isinstance(interface, MergingSessionInterface):
+        raise RuntimeError("the app does not use DealDesk's session interface")
+    return interface
+
+
+# --- Recording ----------------------------------------------------------------------------------
+
+
+def record_sign_in(
+    db_session: Session,
+    *,
+    user_id: int,
+    session_id: str,
+    client: ClientInfo,
+    expires_at: datetime,
+    replaces_session_id: str | None = None,
+) -> UserSession | None:
+    """Index a new signed-in session; None when the user is no longer active.
+
+    One INSERT ... SELECT that requires the user to be active, holding a share lock
+    on the user row (PostgreSQL): a deactivation either commits first (and nothing
+    is indexed) or waits, and then finds this row when it destroys the user's sessions.
+    """
+    if replaces_session_id is not None:
+        db_session.execute(delete(UserSession).where(UserSession.sid_hash == hash_session_id(replaces_session_id)))
+    now = utcnow()
+    public_id = secrets.token_urlsafe(PUBLIC_ID_BYTES)
+    source = (
+        select(
+            literal(public_id, String(32)),
+            User.id,
+            literal(hash_session_id(session_id), String(64)),
+            literal(now, UTCDateTime()),
+            literal(now, UTCDateTime()),
+            literal(expires_at, UTCDateTime()),
+            literal(client.ip and client.ip[:64], String(64)),
+            literal(client.user_agent and client.user_agent[:512], String(512)),
+        )
+        .where(User.id == user_id, User.is_active.is_(True))
+        .with_for_update(read=True)
+    )
+    columns = ["public_id", "user_id", "sid_hash", "created_at", "last_seen_at", "expires_at", "ip", "user_agent"]
+    row_id = db_session.execute(
+        insert(UserSession).from_select(columns, source).returning(UserSession.id)
+    ).scalar_one_or_none()
+    db_session.commit()
+    return None if row_id is None else db_session.get(UserSession, row_id)
+
+
+def forget_session(db_session: Session, *, session_id: str) -> None:
+    """Sign-out: the session is gone, so is its row."""
+    db_session.execute(delete(UserSession).where(UserSession.sid_hash == hash_session_id(session_id)))
+    db_session.commit()
+
+
+def record_activity(engine: Engine, sid_hash: str, expires_at: datetime) -> None:
+    """Last seen now, expiring with the session; on its own short transaction."""
+    with engine.connect() as conn, conn.execution_options(**STORE_EXECUTION_TAG).begin():
+        conn.execute(
+            update(UserSession)
+            .where(UserSession.sid_hash == sid_hash)
+            .values(last_seen_at=utcnow(), expires_at=expires_at)
+        )
+
+
+# --- Listing and revoking -----------------------------------------------------------------------
+
+
+def list_user_sessions(db_session: Session, user_id: int) -> list[UserSession]:
+    """The user's live sessions, most recently seen first.
+
+    An index row whose session the store no longer holds (a Redis restarted without
+    its data, a key evicted) is not a device that is signed in: it is left out, and
+    forgotten so that changes stop being sent to it.
+    """
+    rows = list(
+        db_session.scalars(
+            select(UserSession)
+            .where(UserSession.user_id == user_id, UserSession.expires_at > utcnow())
+            .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())
+        )
+    )
+    hashes = [row.sid_hash for row in rows]
+    store = live_store()
+    try:
+        live = store.live_hashes(hashes) if rows else set()
+    except store.store_errors():
+        live = set(hashes)  # the store cannot say: list every indexed session, forget none
+    listed = [row for row in rows if row.sid_hash in live]
+    gone = [row.id for row in rows if row.sid_hash not in live]
+    if gone:
+        for row in listed:
+            db_session.expunge(row)  # as read: the commit would expire them and each would be read again
+        db_session.execute(delete(UserSession).where(UserSession.id.in_(gone)))
+        db_session.commit()
+    return listed
+
+
+def is_current(row: UserSession, session_id: str | None) -> bool:
+    return session_id is not None and row.sid_hash == hash_session_id(session_id)
+
+
+def _destroy(rows: Iterable[UserSession]) -> list[int]:
+    """Destroy the sessions in the store first: a row must never vanish while its session lives."""
+    store = live_store()
+    ids = []
+    for row in rows:
+        store.destroy_session(row.sid_hash)
+        ids.append(row.id)
+    return ids
+
+
+def _audit(db_session: Session, user_id: int, action: str, client: ClientInfo, count: int) -> None:
+    organization_id = db_session.scalar(select(User.organization_id).where(User.id == user_id))
+    if organization_id is not None:
+        record_event(
+            db_session,
+            organization_id=organization_id,
+            user_id=user_id,
+            action=action,
+            client=client,
+            details={"sessions": count},
+        )
+
+
+def revoke_session(
+    db_session: Session, *, public_id: str, user_id: int | None = None, client: ClientInfo | None = None
+) -> str | None:
+    """Destroy one session by its public id; its browser is signed out on its next request.
+
+    With ``user_id``, only that user's sessions are candidates (another user's id is
+    "not found"). Returns the revoked session's id hash, or None.
+    """
+    query = select(UserSession).where(UserSession.public_id == public_id)
+    if user_id is not None:
+        query = query.where(UserSession.user_id == user_id)
+    row = db_session.scalar(query)
+    if row is None:
+        return None
+    sid_hash, owner = row.sid_hash, row.user_id
+    ids = _destroy([row])
+    db_session.execute(delete(UserSession).where(UserSession.id.in_(ids)))
+    _audit(db_session, owner, "session.revoke", client or ClientInfo(), 1)
+    db_session.commit()
+    return sid_hash
+
+
+def revoke_all_sessions(
+    db_session: Session, *, user_id: int, keep_session_id: str | None = None, client: ClientInfo | None = None
+) -> int:
+    """Destroy every session of the user except ``keep_session_id``'s; returns how many."""
+    query = select(UserSession).where(UserSession.user_id == user_id)
+    if keep_session_id is not None:
+        query = query.where(UserSession.sid_hash != hash_session_id(keep_session_id))
+    ids = _destroy(db_session.scalars(query).all())
+    if ids:
+        db_session.execute(delete(UserSession).where(UserSession.id.in_(ids)))
+        _audit(db_session, user_id, "session.revoke_all", client or ClientInfo(), len(ids))
+    db_session.commit()
+    return len(ids)
+
+
+def purge_expired_sessions(db_session: Session, *, now: datetime | None = None) -> int:
+    """Delete index rows whose session has expired (the store drops or ignores the session itself)."""
+    result = db_session.execute(delete(UserSession).where(UserSession.expires_at <= (now or utcnow())))
+    db_session.commit()
+    return int(result.rowcount or 0)
+
+
+# --- Propagating changes into live sessions ------------------------------------------------------
+
+
+class _Counting:
+    """Wraps a transform to remember whether its last call (the one that was written) changed anything."""
+
+    def __init__(self, transform: SessionTransform) -> None:
+        self.transform = transform
+        self.changed = False
+
+    def __call__(self, stored: dict[str, Any]) -> dict[str, Any] | None:
+        result = self.transform(stored)
+        self.changed = result is not None
+        return result
+
+
+def _rewrite_sessions(
+    db_session: Session, user_ids: Iterable[int], transform_for: Callable[[int], SessionTransform]
+) -> int:
+    """Apply a per-user transform to each indexed live session of these users; returns how many changed."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return 0
+    rows = db_session.execute(
+        select(UserSession.user_id, UserSession.sid_hash).where(UserSession.user_id.in_(ids))
+    ).all()
+    store = live_store()
+    changed = 0
+    for row in rows:
+        counting = _Counting(transform_for(row.user_id))
+        if store.rewrite_session(row.sid_hash, counting) and counting.changed:
+            changed += 1
+    return changed
+
+
+def to_context_state(state: ContextState) -> SessionTransform:
+    """A transform setting a session's deal context to ``state`` unless it already holds a newer one.
+
+    A context with a higher version was selected after the change committed, and its
+    selection saw the change (``web.deal_context.service``); anything older, a restored
+    context (version 0) or none at all is replaced. The cached deal is kept only when
+    the session keeps the same deal.
+    """
+
+    def transform(stored: dict[str, Any]) -> dict[str, Any] | None:
+        context = stored.get(DEAL_CONTEXT_KEY)
+        if isinstance(context, dict) and int(context.get("version", 0)) > state.version:
+            return None
+        replacement: dict[str, Any] = {"deal_id": state.deal_id, "version": state.version}
+        if isinstance(context, dict) and context.get("deal_id") == state.deal_id:
+            replacement.update({key: context[key] for key in CACHE_KEYS if key in context})
+        if context == replacement:
+            return None
+        stored[DEAL_CONTEXT_KEY] = replacement
+        return stored
+
+    return transform
+
+
+def reset_context_in_sessions(db_session: Session, *, states: Mapping[int, ContextState]) -> int:
+    """Rewrite the deal context of these users' live sessions to their new durable state; returns how many changed."""
+    return _rewrite_sessions(db_session, states, lambda user_id: to_context_state(states[user_id]))
+
+
+def without_cached_deal(deal_id: int) -> SessionTransform:
+    """A transform dropping the cached copy of ``deal_id``; the next read of the current deal fetches it again."""
+
+    def transform(stored: dict[str, Any]) -> dict[str, Any] | None:
+        context = stored.get(DEAL_CONTEXT_KEY)
+        if not isinstance(context, dict) or context.get("deal_id") != deal_id or "deal" not in context:
+            return None
+        for key in CACHE_KEYS:
+            context.pop(key, None)
+        return stored
+
+    return transform
+
+
+def forget_cached_deal(db_session: Session, *, deal_id: int, user_ids: Iterable[int]) -> int:
+    """After a deal changed: drop its cached copy from these users' live sessions; returns how many changed."""
+    transform = without_cached_deal(deal_id)
+    return _rewrite_sessions(db_session, user_ids, lambda _user_id: transform)
+
+
+def rewrite_role_in_sessions(db_session: Session, *, user_id: int, role: str) -> int:
+    """Rewrite the cached role in the user's live sessions; returns how many changed."""
+
+    def transform(stored: dict[str, Any]) -> dict[str, Any] | None:
+        if ROLE_KEY not in stored or stored[ROLE_KEY] == role:
+            return None
+        stored[ROLE_KEY] = role
+        return stored
+
+    return _rewrite_sessions(db_session, [user_id], lambda _user_id: transform)

@@ -1,3 +1,0 @@
-from web.notes.views import bp
-
-__all__ = ["bp"]

@@ -1,0 +1,1 @@
+"""Shared plumbing: database, server-side session store, security, metrics, logging, health, API description."""

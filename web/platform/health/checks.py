@@ -1,0 +1,194 @@
+"""The session health document: store probe, database check, job freshness.
+
+Safe to poll every second from a load balancer: no session is opened or written,
+at most three backend round trips per call, each bounded by short timeouts, and
+nothing in the answer names a host, a URL or a credential.
+
+Round trips: Redis backend — one pipelined MULTI (SET PX, GET, DEL) and one SQL
+statement (the job status query, which is also the database check). SQL backend —
+INSERT and DELETE ... RETURNING of a probe row, then the job status query. The
+checks use their own small autocommit engine without pre-ping, so no BEGIN,
+COMMIT or ping adds a round trip, and the timeouts are the health check's own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+import weakref
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis
+from flask import Flask
+from sqlalchemy import Engine, create_engine, delete, insert
+
+from web.jobs.registry import JOBS
+from web.jobs.scheduler import job_period
+from web.jobs.status import JobStatus, job_statuses
+from web.platform.db import retry_stale_connection
+from web.platform.models import utcnow
+from web.platform.outages import database_incident
+from web.platform.session_store.base import report_store_failure, report_store_recovered
+from web.platform.session_store.models import SessionRecord
+
+log = logging.getLogger(__name__)
+
+ENGINE_KEY = "dealdesk_health_engine"
+PROBE_TTL_SECONDS = 10
+PROBE_VALUE = b"dealdesk-health-probe"
+_built_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    latency_ms: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "latency_ms": round(self.latency_ms, 2)}
+
+
+def _build_health_engine(app: Flask) -> Engine:
+    from web.extensions import db
+
+    url = db.engine.url
+    timeout = float(app.config.get("HEALTH_DB_TIMEOUT_SECONDS", 1.0))
+    if url.drivername.startswith("sqlite"):
+        if url.database in (None, "", ":memory:"):
+            return db.engine  # one shared in-memory database: only the app's own engine sees it
+        engine = create_engine(
+            url, isolation_level="AUTOCOMMIT", connect_args={"timeout": timeout, "check_same_thread": False}
+        )
+        _built_engines.add(engine)
+        return engine
+    engine = create_engine(
+        url,
+        isolation_level="AUTOCOMMIT",
+        pool_size=1,
+        max_overflow=2,
+        pool_timeout=timeout,
+        pool_pre_ping=False,  # a ping would be a fourth round trip; a dead connection is retried once instead
+        connect_args={
+            # libpq rounds connect timeouts below 2 s up to 2 s.
+            "connect_timeout": max(2, int(timeout)),
+            "options": f"-c statement_timeout={int(timeout * 1000)} -c lock_timeout={int(timeout * 500)}",
+        },
+    )
+    _built_engines.add(engine)
+    return engine
+
+
+def health_engine(app: Flask) -> Engine:
+    """The health check's own small engine (built on first use, inside an app context)."""
+    engine = app.extensions.get(ENGINE_KEY)
+    if engine is None:
+        engine = app.extensions[ENGINE_KEY] = _build_health_engine(app)
+    return engine
+
+
+def close_health_connections() -> None:
+    """Close the pooled connections of every health engine in this process (tests call it between tests)."""
+    for engine in list(_built_engines):
+        engine.dispose()
+
+
+def probe_redis(client: redis.Redis, key_prefix: str) -> bool:
+    """Write, read and delete a probe key with a short expiry, in one round trip."""
+    key = f"{key_prefix}health-probe:{uuid.uuid4().hex}"
+    with client.pipeline(transaction=True) as pipe:
+        pipe.set(key, PROBE_VALUE, ex=PROBE_TTL_SECONDS)
+        pipe.get(key)
+        pipe.delete(key)
+        _, value, _ = pipe.execute()
+    return value == PROBE_VALUE
+
+
+def probe_sql_store(engine: Engine, key_prefix: str) -> bool:
+    """Write, then read back while deleting, a probe row with a short expiry (the cleanup job removes strays).
+
+    The probe id contains ':', which no session cookie may, so no browser can address it.
+    """
+    store_id = f"{key_prefix}health-probe:{uuid.uuid4().hex}"
+    expiry = utcnow() + timedelta(seconds=PROBE_TTL_SECONDS)
+    with engine.connect() as conn:
+        conn.execute(insert(SessionRecord).values(session_id=store_id, data=PROBE_VALUE, expiry=expiry, version=1))
+        value = conn.execute(
+            delete(SessionRecord).where(SessionRecord.session_id == store_id).returning(SessionRecord.data)
+        ).scalar()
+    return value is not None and bytes(value) == PROBE_VALUE
+
+
+def check_session_store(app: Flask) -> Check:
+    prefix = str(app.config["SESSION_KEY_PREFIX"])
+    if app.config["SESSION_BACKEND"] == "redis":
+        client = app.extensions["dealdesk_redis"]
+        probe: Any = lambda: probe_redis(client, prefix)  # noqa: E731
+    else:
+        engine = health_engine(app)
+        probe = lambda: retry_stale_connection(lambda: probe_sql_store(engine, prefix))  # noqa: E731
+    started = time.perf_counter()
+    try:
+        ok = bool(probe())
+    except Exception as exc:
+        # Logged once per incident, like a failed session load (the health check runs every second).
+        report_store_failure("health", exc)
+        ok = False
+    else:
+        report_store_recovered()
+    return Check(ok, (time.perf_counter() - started) * 1000)
+
+
+def check_database(app: Flask) -> tuple[Check, dict[str, JobStatus]]:
+    """The job status query, timed: it is the database check too."""
+    engine = health_engine(app)
+
+    def query() -> dict[str, JobStatus]:
+        with engine.connect() as conn:
+            return job_statuses(conn)
+
+    started = time.perf_counter()
+    try:
+        statuses = retry_stale_connection(query)
+    except Exception as exc:
+        database_incident.failed(exc)
+        return Check(False, (time.perf_counter() - started) * 1000), {}
+    database_incident.recovered()
+    return Check(True, (time.perf_counter() - started) * 1000), statuses
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def health_document(app: Flask) -> tuple[dict[str, Any], int]:
+    """The health document and its HTTP status: 200 healthy or degraded, 503 unhealthy."""
+    store = check_session_store(app)
+    database, statuses = check_database(app)
+    now = datetime.now(UTC)
+    jobs = {}
+    overdue = False
+    for spec in JOBS:
+        status = statuses.get(spec.id) or JobStatus(job=spec.id)
+        jobs[spec.id] = {"last_status": status.last_status, "last_success_at": _iso(status.last_success_at)}
+        overdue = overdue or status.overdue(job_period(app, spec, now), now)
+    slow = store.latency_ms > float(app.config.get("HEALTH_SLOW_STORE_MS", 250))
+    if not (store.ok and database.ok):
+        state = "unhealthy"
+    elif overdue or slow:
+        state = "degraded"
+    else:
+        state = "healthy"
+    document = {
+        "status": state,
+        "backend": app.config["SESSION_BACKEND"],
+        "checks": {
+            "session_store": store.as_json(),
+            "database": database.as_json(),
+            "scheduler": {"jobs": jobs},
+        },
+        "version": str(app.config.get("APP_VERSION", "unknown")),
+    }
+    return document, 503 if state == "unhealthy" else 200

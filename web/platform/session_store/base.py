@@ -1,0 +1,434 @@
+"""Server-side sessions that never lose an update.
+
+Extends Flask-Session's ``ServerSideSessionInterface``: cookies, session ids and the
+session class are Flask-Session's; what changes is how a session is saved.
+
+* A request that changed nothing never rewrites the stored session. It only
+  extends the expiry, and at most once per ``SESSION_TOUCH_INTERVAL_SECONDS``.
+* A request that changed something writes only the keys it changed, merged into
+  the latest stored copy atomically (each backend's ``update_in_store``), so a
+  slower concurrent request cannot write back its stale copy. The expiry moves
+  with the same rhythm as a touch: at most once per interval.
+* A destroyed session (sign-out, revocation) is never brought back by a request
+  that saves after it; a signed-in session is written to the store as soon as it
+  is created (``persist_new``), so a revocation that runs before the response is
+  sent already finds it.
+* The deal context carries a version taken from ``users.deal_context_version``;
+  a merge never replaces a newer context with an older one.
+* The store key is the prefix plus the SHA-256 of the session id, never the id
+  itself: the session index (``web.identity.session_index``) keeps the same hash and
+  reaches a live session through ``rewrite_session`` / ``destroy_session``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+from abc import abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+from flask import Flask, Request, Response, jsonify, request
+from flask_session.base import Serializer, ServerSideSession, ServerSideSessionInterface
+
+from web.platform.models import utcnow
+
+log = logging.getLogger(__name__)
+
+DEAL_CONTEXT_KEY = "deal_ctx"
+SID_BYTES = 32
+MAX_SID_LENGTH = 128
+MERGE_ATTEMPTS = 50
+
+
+# A function given the stored session data; returns the new data, or None for "no change".
+Transform = Callable[[dict[str, Any]], dict[str, Any] | None]
+# Told (session id hash, new expiry) after the store extended a session's lifetime.
+ExpiryListener = Callable[[str, datetime], None]
+
+
+class SessionStoreError(RuntimeError):
+    """The session store failed or could not be reached."""
+
+
+def hash_session_id(sid: str) -> str:
+    """The SHA-256 of a session id: what the store key and the session index hold."""
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+class MsgpackSerializer(Serializer):
+    """Flask-Session's msgspec encoding without its pickle fallback: stored data is never unpickled."""
+
+    def __init__(self) -> None:
+        self.encoder = msgspec.msgpack.Encoder()
+        self.decoder = msgspec.msgpack.Decoder()
+
+    def encode(self, session: ServerSideSession | dict[str, Any]) -> bytes:
+        return self.encoder.encode(dict(session))
+
+    def decode(self, serialized_data: bytes) -> dict[str, Any]:
+        data = self.decoder.decode(serialized_data)
+        if not isinstance(data, dict):
+            raise msgspec.DecodeError("stored session is not a mapping")
+        return data
+
+
+@dataclass(frozen=True)
+class PreloadedSession:
+    """A store read made before Flask opened the session: its result, or the store error it raised."""
+
+    sid: str
+    loaded: tuple[bytes, float] | None
+    error: BaseException | None = None
+
+
+# The WSGI environ key under which a PreloadedSession is handed to open_session.
+PRELOADED_SESSION_KEY = "dealdesk.preloaded_session"
+
+
+class DealDeskSession(ServerSideSession):
+    """A server-side session that remembers what it held when it was loaded."""
+
+    def __init__(
+        self,
+        initial: dict[str, Any] | None = None,
+        sid: str | None = None,
+        permanent: bool | None = None,
+        *,
+        original: dict[str, Any] | None = None,
+        stored_ttl: float | None = None,
+    ) -> None:
+        super().__init__(initial, sid, permanent)
+        # None means "not in the store yet": everything in it is new.
+        self.original = original
+        self.stored_ttl = stored_ttl
+        self.destroyed = False
+        self.store_unavailable = False
+        # Set when the session was stored before the response (sign-in): the cookie must still be sent.
+        self.cookie_due = False
+
+    @property
+    def is_new(self) -> bool:
+        return self.original is None
+
+    def changes(self) -> tuple[dict[str, Any], set[str]]:
+        """The keys this request set (new or different values) and the keys it removed."""
+        original = self.original or {}
+        current = dict(self)
+        updated = {key: value for key, value in current.items() if key not in original or original[key] != value}
+        removed = set(original) - set(current)
+        return updated, removed
+
+
+def is_older_context(candidate: Any, existing: Any) -> bool:
+    """True when ``candidate`` is a deal context older than the one already stored."""
+    if not isinstance(candidate, dict) or not isinstance(existing, dict):
+        return False
+    return int(candidate.get("version", 0)) < int(existing.get("version", 0))
+
+
+def merge_changes(stored: dict[str, Any], updated: dict[str, Any], removed: set[str]) -> dict[str, Any]:
+    """Apply one request's changes to the latest stored session."""
+    merged = dict(stored)
+    for key in removed:
+        merged.pop(key, None)
+    for key, value in updated.items():
+        if key == DEAL_CONTEXT_KEY and is_older_context(value, merged.get(key)):
+            continue
+        merged[key] = value
+    return merged
+
+
+def valid_sid(sid: str) -> bool:
+    return 0 < len(sid) <= MAX_SID_LENGTH and all(c.isalnum() or c in "-_" for c in sid)
+
+
+class MergingSessionInterface(ServerSideSessionInterface):
+    """The save and load policy; subclasses implement the store operations."""
+
+    session_class = DealDeskSession
+    ttl = True  # expiry is handled by the store or the cleanup job, not per request
+    # Paths that never load, touch or create a session, even when a cookie comes along
+    # (the health check and /metrics, polled every second); set by web.register_operations.
+    sessionless_paths: frozenset[str] = frozenset()
+
+    def __init__(self, app: Flask, *, key_prefix: str, touch_interval: float) -> None:
+        # Called directly: a backend subclass's own Flask-Session parent would build its own client.
+        ServerSideSessionInterface.__init__(self, app, key_prefix=key_prefix, permanent=True, sid_length=SID_BYTES)
+        self.serializer = MsgpackSerializer()
+        self.touch_interval = touch_interval
+        self.lifetime: timedelta = app.permanent_session_lifetime
+        self.expiry_listeners: list[ExpiryListener] = []
+
+    # Store operations -----------------------------------------------------
+
+    @abstractmethod
+    def existing_store_ids(self, store_ids: list[str]) -> set[str]:
+        """Which of these sessions the store still holds (one round trip)."""
+
+    @abstractmethod
+    def load_from_store(self, store_id: str) -> tuple[bytes, float] | None:
+        """The serialized session and its remaining lifetime in seconds, or None."""
+
+    @abstractmethod
+    def insert_into_store(self, store_id: str, data: bytes) -> None:
+        """Store a new session with the full lifetime."""
+
+    @abstractmethod
+    def update_in_store(self, store_id: str, transform: Transform, *, extend: bool) -> bool:
+        """Atomically replace the stored data with ``transform(stored)``, retrying on conflict.
+
+        Never creates a session: False when it no longer exists. ``extend`` also
+        resets the expiry to the full lifetime; otherwise the expiry is kept.
+        """
+
+    @abstractmethod
+    def touch_in_store(self, store_id: str) -> None:
+        """Extend the stored session's expiry to the full lifetime, if it still exists."""
+
+    def merge_into_store(self, store_id: str, updated: dict[str, Any], removed: set[str], *, extend: bool) -> bool:
+        """Merge one request's changes into the latest stored copy; False when it no longer exists."""
+        return self.update_in_store(store_id, lambda stored: merge_changes(stored, updated, removed), extend=extend)
+
+    @abstractmethod
+    def delete_from_store(self, store_id: str) -> None:
+        """Remove a session."""
+
+    @abstractmethod
+    def store_errors(self) -> tuple[type[BaseException], ...]:
+        """Exceptions that mean the store is down rather than the code is wrong."""
+
+    def store_id_for_sid(self, sid: str) -> str:
+        return self._get_store_id(sid)
+
+    def _get_store_id(self, sid: str) -> str:
+        # A copy of the store (a backup, a Redis dump) holds no usable session ids.
+        return self.key_prefix + hash_session_id(sid)
+
+    def store_id_for_hash(self, sid_hash: str) -> str:
+        return self.key_prefix + sid_hash
+
+    # Flask-Session's abstract hooks, answered with the operations above.
+    def _retrieve_session_data(self, store_id: str) -> dict[str, Any] | None:
+        loaded = self.load_from_store(store_id)
+        return None if loaded is None else self.serializer.decode(loaded[0])
+
+    def _delete_session(self, store_id: str) -> None:
+        self.delete_from_store(store_id)
+
+    def _upsert_session(self, session_lifetime: timedelta, session: ServerSideSession, store_id: str) -> None:
+        self.insert_into_store(store_id, self.serializer.encode(session))
+
+    # Session life cycle ---------------------------------------------------
+
+    def new_session(self) -> DealDeskSession:
+        return self.session_class(sid=self._generate_sid(self.sid_length), permanent=True)
+
+    def open_session(self, app: Flask, request: Request) -> DealDeskSession:
+        sid = request.cookies.get(self.get_cookie_name(app))
+        if not sid or not valid_sid(sid) or request.path in self.sessionless_paths:
+            return self.new_session()
+        try:
+            loaded = self._load_once(request.environ, sid)
+        except self.store_errors() as exc:
+            report_store_failure("load", exc)
+            session = self.new_session()
+            session.store_unavailable = True
+            return session
+        report_store_recovered()  # the store answered, even if the session is gone (a restarted Redis)
+        if loaded is None:
+            return self.new_session()
+        raw, remaining = loaded
+        try:
+            data, original = self.serializer.decode(raw), self.serializer.decode(raw)
+        except msgspec.DecodeError:
+            log.warning("discarding a stored session that does not decode")
+            return self.new_session()
+        return self.session_class(data, sid=sid, original=original, stored_ttl=remaining)
+
+    def _load_once(self, environ: dict[str, Any], sid: str) -> tuple[bytes, float] | None:
+        """What the fast path (web/fast_path.py) already read for this request, else a read of the store."""
+        preloaded: PreloadedSession | None = environ.pop(PRELOADED_SESSION_KEY, None)
+        if preloaded is None or preloaded.sid != sid:
+            return self.load_from_store(self._get_store_id(sid))
+        if preloaded.error is not None:
+            raise preloaded.error
+        return preloaded.loaded
+
+    def regenerate(self, session: DealDeskSession) -> None:  # type: ignore[override]
+        """Give the session a new id (at sign-in), keeping its data; the old id stops working."""
+        if not session.is_new:
+            self.delete_from_store(self._get_store_id(session.sid))
+        session.sid = self._generate_sid(self.sid_length)
+        session.original = None
+        session.modified = True
+
+    def persist_new(self, session: DealDeskSession) -> None:
+        """Write a new session to the store now instead of with the response.
+
+        From here on the request's further changes are merges, so a session that
+        is destroyed meanwhile (a revocation through the index) stays destroyed.
+        """
+        data = self.serializer.encode(session)
+        self.insert_into_store(self._get_store_id(session.sid), data)
+        session.original = self.serializer.decode(data)
+        session.stored_ttl = self.lifetime.total_seconds()
+        session.cookie_due = True
+
+    def destroy(self, session: DealDeskSession) -> None:
+        """Delete the session from the store now; the response clears the cookie."""
+        if not session.is_new:
+            self.delete_from_store(self._get_store_id(session.sid))
+        session.clear()
+        session.destroyed = True
+
+    # Reaching other sessions (through the index) ---------------------------
+
+    def rewrite_session(self, sid_hash: str, transform: Transform) -> bool:
+        """Atomically change a live session identified by its id hash; False when it is gone."""
+        return self.update_in_store(self.store_id_for_hash(sid_hash), transform, extend=False)
+
+    def live_hashes(self, sid_hashes: list[str]) -> set[str]:
+        """Which of these session id hashes name a session the store still holds."""
+        by_store_id = {self.store_id_for_hash(sid_hash): sid_hash for sid_hash in sid_hashes}
+        return {by_store_id[store_id] for store_id in self.existing_store_ids(list(by_store_id))}
+
+    def destroy_session(self, sid_hash: str) -> None:
+        """Delete a live session identified by its id hash; its browser is signed out on the next request."""
+        self.delete_from_store(self.store_id_for_hash(sid_hash))
+
+    def touch_due(self, session: DealDeskSession) -> bool:
+        return session.stored_ttl is not None and self.extension_due(session.stored_ttl)
+
+    def extension_due(self, remaining: float) -> bool:
+        """Whether a session with ``remaining`` seconds to live has gone a touch interval without an extension."""
+        return self.lifetime.total_seconds() - remaining >= self.touch_interval
+
+    def save_session(self, app: Flask, session: DealDeskSession, response: Response) -> None:  # type: ignore[override]
+        if session.store_unavailable:
+            return
+        if session.accessed:
+            response.vary.add("Cookie")
+        try:
+            self._persist(app, session, response)
+        except (*self.store_errors(), SessionStoreError) as exc:
+            report_store_failure("save", exc)
+            replace_with_unavailable(response)
+
+    def _persist(self, app: Flask, session: DealDeskSession, response: Response) -> None:
+        store_id = self._get_store_id(session.sid)
+        if session.destroyed:
+            self._delete_cookie(app, response)
+            return
+        updated, removed = session.changes()
+        if session.is_new:
+            if session:  # more than the "_permanent" marker
+                self.insert_into_store(store_id, self.serializer.encode(session))
+                self._set_cookie(app, session, response)
+            return
+        extend = self.touch_due(session)
+        if updated or removed:
+            if not self.merge_into_store(store_id, updated, removed, extend=extend):
+                # Destroyed by another request (sign-out, revocation) while this one ran.
+                self._delete_cookie(app, response)
+                return
+        elif extend:
+            self.touch_in_store(store_id)
+        if extend:
+            self._notify_extended(session.sid)
+        if extend or session.cookie_due:
+            self._set_cookie(app, session, response)
+
+    def _notify_extended(self, sid: str) -> None:
+        """Tell the listeners (the session index's "last seen") that the lifetime was extended."""
+        if not self.expiry_listeners:
+            return
+        sid_hash, expires_at = hash_session_id(sid), utcnow() + self.lifetime
+        for listener in self.expiry_listeners:
+            try:
+                listener(sid_hash, expires_at)
+            except Exception:
+                # "Last seen" is bookkeeping: losing one update must not fail the request.
+                log.exception("session expiry listener failed")
+
+    def _set_cookie(self, app: Flask, session: DealDeskSession, response: Response) -> None:
+        response.set_cookie(
+            key=self.get_cookie_name(app),
+            value=session.sid,
+            expires=self.get_expiration_time(app, session),
+            httponly=self.get_cookie_httponly(app),
+            domain=self.get_cookie_domain(app),
+            path=self.get_cookie_path(app),
+            secure=self.get_cookie_secure(app),
+            samesite=self.get_cookie_samesite(app),
+        )
+        response.vary.add("Cookie")
+
+    def _delete_cookie(self, app: Flask, response: Response) -> None:
+        response.delete_cookie(
+            key=self.get_cookie_name(app),
+            domain=self.get_cookie_domain(app),
+            path=self.get_cookie_path(app),
+            secure=self.get_cookie_secure(app),
+            httponly=self.get_cookie_httponly(app),
+            samesite=self.get_cookie_samesite(app),
+        )
+        response.vary.add("Cookie")
+
+    def retry_pause(self, attempt: int) -> None:
+        """A short, jittered pause between merge attempts, so racing writers interleave."""
+        time.sleep(min(0.001 * (2**attempt), 0.05) * secrets.randbelow(1000) / 1000)
+
+
+_store_down_since: float | None = None
+
+
+def report_store_failure(operation: str, exc: BaseException) -> None:
+    """Log once per incident, not once per request, with the cause; count every failure."""
+    from web.platform.metrics import SESSION_STORE_ERRORS
+
+    SESSION_STORE_ERRORS.labels(operation=operation).inc()
+    global _store_down_since
+    if _store_down_since is None:
+        _store_down_since = time.monotonic()
+        log.error("session store unavailable during %s: %s: %s", operation, type(exc).__name__, exc)
+
+
+def report_store_recovered() -> None:
+    global _store_down_since
+    if _store_down_since is not None:
+        log.warning("session store available again after %.1f s", time.monotonic() - _store_down_since)
+        _store_down_since = None
+
+
+def session_store_unavailable_response() -> Response:
+    if request.path.startswith("/api/"):
+        response = jsonify(
+            error={
+                "code": "session_store_unavailable",
+                "message": "The session store is unavailable; try again shortly.",
+            }
+        )
+    else:
+        response = Response(
+            "Service temporarily unavailable: the session store cannot be reached.", mimetype="text/plain"
+        )
+    response.status_code = 503
+    response.headers["Retry-After"] = "5"
+    return response
+
+
+def replace_with_unavailable(response: Response) -> None:
+    """Turn an already-built response into the 503 the client must see when the save failed."""
+    replacement = session_store_unavailable_response()
+    response.status_code = 503
+    response.set_data(replacement.get_data())
+    response.mimetype = replacement.mimetype
+    response.headers["Retry-After"] = "5"
+    for header in ("Set-Cookie", "Location"):
+        response.headers.pop(header, None)

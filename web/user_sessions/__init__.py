@@ -1,3 +1,0 @@
-from web.user_sessions.views import bp
-
-__all__ = ["bp"]
