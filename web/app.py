@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +16,19 @@ from web.deal_context.fast_path import install_fast_path
 from web.deal_context.request import register_deal_context
 from web.deals import api as deals_api
 from web.deals import notes_api
-from web.errors import register_error_handlers as register_error_responses
+from web.errors import register_error_handlers
 from web.extensions import csrf, db, login_manager, migrate, server_sessions
 from web.identity import accounts_api, auth_api, session_index_api
 from web.identity.auth import configure_password_hashing
 from web.identity.login import configure_login
+from web.identity.session_index import record_activity
 from web.identity.throttle import init_signin_throttle
+from web.jobs.health import register_job_health
 from web.platform import api_spec, health, pages
 from web.platform.db import configure_engine
 from web.platform.http import register_converters
 from web.platform.logging_setup import configure_logging, register_request_id
 from web.platform.metrics import register_metrics
-from web.platform.outages import register_outage_handlers
 from web.platform.security import register_security as register_security_headers
 
 # The page modules add their routes to the one "pages" blueprint (web.platform.pages) when imported.
@@ -63,7 +65,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_deal_context(app)
     register_security_headers(app)
     register_operations(app)
-    register_error_responses(app)
+    register_error_handlers(app)
     register_commands(app)
     # Last: it wraps the finished WSGI app.
     install_fast_path(app)
@@ -78,13 +80,18 @@ def register_logging(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     register_converters(app)
     db.init_app(app)
-    configure_engine(app)
+    configure_engine(app, db)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
-    server_sessions.init_app(app)
+    server_sessions.init_app(app, engine=lambda: db.engine, expiry_listeners=[record_session_activity])
     csrf.init_app(app)
     login_manager.init_app(app)
     configure_login(login_manager)
     configure_password_hashing(cheap=app.config["APP_ENV"] == "test")
+
+
+def record_session_activity(sid_hash: str, expires_at: datetime) -> None:
+    """The store moved a session's expiry: the session index's "last seen" and expiry follow it."""
+    record_activity(db.engine, sid_hash, expires_at)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -94,7 +101,7 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_operations(app: Flask) -> None:
-    """Prometheus metrics, database outages as 503s (the scheduler starts in gunicorn.conf.py)."""
+    """Metrics; the jobs on /metrics and in the health document (the scheduler starts in gunicorn.conf.py)."""
     register_metrics(app)
-    register_outage_handlers(app)
+    register_job_health(app)
     app.session_interface.sessionless_paths = health.SESSIONLESS_PATHS  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ import json
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import click
@@ -16,6 +17,12 @@ from sqlalchemy import func, select
 from web.demo import DEMO_PASSWORD, database_is_empty, seed_demo_data
 from web.extensions import db
 from web.identity.models import User
+from web.identity.session_index import list_user_sessions, revoke_all_sessions, revoke_session
+from web.jobs.registry import JOBS, get_job
+from web.jobs.runner import run_job
+from web.jobs.scheduler import job_cron, job_period, run_scheduler_forever
+from web.jobs.status import job_statuses
+from web.platform.health import health_document
 
 
 @click.command("seed-demo")
@@ -65,9 +72,6 @@ def _when(value: Any) -> str:
 
 def _run_job_command(job_id: str) -> NoReturn:
     """Run a job now, under its cluster lock and recorded in job_runs, with progress on stderr."""
-    from web.jobs.registry import get_job
-    from web.jobs.runner import run_job
-
     try:
         spec = get_job(job_id)
     except KeyError as exc:
@@ -95,8 +99,6 @@ def sessions_cleanup() -> NoReturn:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def sessions_list(email: str, as_json: bool) -> None:
     """List a user's live sessions, most recently seen first."""
-    from web.identity.session_index import list_user_sessions
-
     user = _user_by_email(email)
     rows = list_user_sessions(db.session, user.id)
     if as_json:
@@ -116,8 +118,6 @@ def sessions_list(email: str, as_json: bool) -> None:
 @click.option("--session", "public_id", help="Revoke only this session (its id from `sessions list`).")
 def sessions_revoke(email: str, public_id: str | None) -> None:
     """Sign a user out everywhere (or out of one session): the sessions are destroyed now."""
-    from web.identity.session_index import revoke_all_sessions, revoke_session
-
     user = _user_by_email(email)
     if public_id is None:
         count = revoke_all_sessions(db.session, user_id=user.id)
@@ -145,12 +145,6 @@ def jobs_run(job_id: str) -> NoReturn:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def jobs_status(as_json: bool) -> None:
     """Each job's schedule, last run and last success; exit 1 when a job's last run failed or it is overdue."""
-    from datetime import UTC, datetime
-
-    from web.jobs.registry import JOBS
-    from web.jobs.scheduler import job_cron, job_period
-    from web.jobs.status import job_statuses
-
     now = datetime.now(UTC)
     with db.engine.connect() as conn:
         statuses = job_statuses(conn)
@@ -182,8 +176,6 @@ def _status_line(item: dict[str, Any]) -> str:
 @scheduler_cli.command("run")
 def scheduler_run() -> None:
     """Run the scheduler in the foreground until SIGTERM or Ctrl-C (instead of SCHEDULER_ENABLED in gunicorn)."""
-    from web.jobs.scheduler import run_scheduler_forever
-
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -195,8 +187,6 @@ def scheduler_run() -> None:
 @with_appcontext
 def health_command() -> None:
     """Print this instance's session health document; exit 1 when unhealthy."""
-    from web.platform.health import health_document
-
     document, status = health_document(_app())
     click.echo(json.dumps(document, indent=2))
     if status != 200:

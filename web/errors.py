@@ -1,13 +1,33 @@
-"""One error shape: ``{"error": {"code", "message", ...}}`` under /api, an HTML page elsewhere."""
+"""One error shape, and the one place that says which handler answers what.
+
+``{"error": {"code", "message", ...}}`` under /api, the HTML error page elsewhere.
+Services raise domain errors (``web.domain_errors``); views may raise ``APIError``
+for what only HTTP knows (not signed in, a body that is not JSON). Outages of the
+database and of the session store are 503s: whether a failure is an outage, and
+how each is logged, is decided where they live (``web.platform.outages``,
+``web.platform.session_store``); the answers are given here.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
+
+from web.domain_errors import Conflict, DomainError, Forbidden, Invalid, InvalidCredentials, NotFound
+from web.extensions import db
+from web.platform.outages import database_incident, discard_failed_transaction, is_outage
+from web.platform.session_store.base import (
+    MergingSessionInterface,
+    SessionStoreError,
+    report_store_failure,
+    session_store_unavailable_response,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +45,18 @@ HTTP_CODES = {
     503: "service_unavailable",
 }
 
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    NotFound: 404,
+    Forbidden: 403,
+    Conflict: 409,
+    Invalid: 422,
+    # A wrong confirmation password is a bad request, not a 401: the user is still signed in.
+    InvalidCredentials: 400,
+}
+
 
 class APIError(Exception):
-    """An error the client should see, with its HTTP status and a stable code."""
+    """An error the client should see, with its HTTP status and a stable code (views; services raise domain errors)."""
 
     def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
         super().__init__(message)
@@ -42,6 +71,7 @@ def wants_json() -> bool:
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> Response | tuple[str, int]:
+    """The error as JSON under /api, as the HTML error page elsewhere."""
     if wants_json():
         response = jsonify(error={"code": code, "message": message, **extra})
         response.status_code = status
@@ -51,6 +81,15 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> Respon
 
 def handle_api_error(error: APIError) -> Response | tuple[str, int]:
     return error_response(error.status, error.code, error.message, **error.extra)
+
+
+def domain_status(error: DomainError) -> int:
+    """The status of the most specific mapped class the error is an instance of."""
+    return next(DOMAIN_STATUS[cls] for cls in type(error).__mro__ if cls in DOMAIN_STATUS)
+
+
+def handle_domain_error(error: DomainError) -> Response | tuple[str, int]:
+    return error_response(domain_status(error), error.code, error.message, **error.extra)
 
 
 def handle_csrf_error(error: CSRFError) -> Response | tuple[str, int]:
@@ -68,15 +107,44 @@ def handle_http_exception(error: HTTPException) -> Response | tuple[str, int]:
 
 
 def handle_unexpected_error(error: Exception) -> Response | tuple[str, int]:
-    from web.extensions import db
-
     db.session.rollback()
     log.exception("unhandled error on %s %s", request.method, request.path)
     return error_response(500, "internal_error", "Something went wrong on our side.")
 
 
+def handle_database_error(error: Exception) -> Response:
+    """An unreachable database is a 503 with ``Retry-After``; any other database error is a bug (500)."""
+    if not is_outage(error):
+        return make_response(handle_unexpected_error(error))
+    database_incident.failed(error)
+    discard_failed_transaction(db.session)
+    response = make_response(
+        error_response(503, "database_unavailable", "The database is unavailable; try again shortly.")
+    )
+    response.headers["Retry-After"] = "5"
+    return response
+
+
+def handle_session_store_failure(error: Exception) -> Response:
+    """A store call made inside a view failed (sign-in, sign-out, revocations): answered like a failed load or save."""
+    report_store_failure("view", error)
+    db.session.rollback()
+    return session_store_unavailable_response()
+
+
 def register_error_handlers(app: Flask) -> None:
+    """Every error handler of the app. Flask picks the handler of the most specific class in the
+    exception's MRO, so registration order matters only when two entries name the same class."""
     app.register_error_handler(APIError, handle_api_error)
-    app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(CSRFError, handle_csrf_error)  # a BadRequest: more specific than HTTPException
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(DBAPIError, handle_database_error)
+    app.register_error_handler(PoolTimeoutError, handle_database_error)
+    # The SQL store's error class is OperationalError, a subclass of DBAPIError: more specific, so on
+    # the SQL backend an OperationalError in a view answers session_store_unavailable, not database_unavailable.
+    interface = app.session_interface
+    store_errors = interface.store_errors() if isinstance(interface, MergingSessionInterface) else ()
+    for error in (*store_errors, SessionStoreError):
+        app.register_error_handler(error, handle_session_store_failure)
     app.register_error_handler(Exception, handle_unexpected_error)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from web.audit.models import AuditEvent
 from web.deals.models import Deal
-from web.errors import APIError
+from web.domain_errors import Invalid
 from web.identity.models import User
 from web.platform.models import utcnow
 
@@ -94,14 +94,12 @@ class Cursor:
     def decode(cls, value: str) -> Cursor:
         """Parse ``<microseconds since the epoch>-<event id>``; 422 when it is not one."""
         if not _CURSOR.match(value):
-            raise APIError(422, "validation_error", "The request has invalid fields.", fields={"before": "Bad cursor."})
+            raise Invalid({"before": "Bad cursor."})
         micros, event_id = (int(part) for part in value.split("-"))
         try:
             created_at = EPOCH + timedelta(microseconds=micros)
         except OverflowError as exc:
-            raise APIError(
-                422, "validation_error", "The request has invalid fields.", fields={"before": "Bad cursor."}
-            ) from exc
+            raise Invalid({"before": "Bad cursor."}) from exc
         return cls(created_at, event_id)
 
 

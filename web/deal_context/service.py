@@ -31,7 +31,7 @@ from web.audit.models import AuditEvent
 from web.audit.service import ClientInfo, record_event
 from web.deals.models import Deal
 from web.deals.permissions import get_visible_deal, visible_deals_clause
-from web.errors import APIError
+from web.domain_errors import NotFound
 from web.identity.models import User
 from web.platform.models import UTCDateTime, utcnow
 
@@ -130,7 +130,7 @@ def select_deal(
     deal = get_visible_deal(db_session, deal_id, user_id) if version is not None else None
     if deal is None or version is None:
         db_session.rollback()
-        raise APIError(404, "not_found", "Deal not found.")
+        raise NotFound("Deal not found.")
     record_event(
         db_session,
         organization_id=organization_id,

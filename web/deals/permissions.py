@@ -1,7 +1,7 @@
 """Who may see and change which deal — as SQL, so every path asks the database the same question.
 
 Three layers: SQL clauses (the rule itself), boolean checks and loaders built on
-them, and ``require_*`` functions that raise the API's error. The list, select,
+them, and ``require_*`` functions that raise a domain error (``NotFound``, ``Forbidden``). The list, select,
 restore and cleanup paths all use the clauses; nothing loads rows to filter in Python.
 """
 
@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, or_, sele
 from sqlalchemy.orm import Session, aliased
 
 from web.deals.models import Deal, DealMember, MemberRole
-from web.errors import APIError
+from web.domain_errors import Forbidden, NotFound
 from web.identity.models import Role, User
 
 ViewerId = int | ColumnElement[int]
@@ -95,19 +95,19 @@ def require_visible_deal(db_session: Session, deal_id: int, user_id: int) -> Dea
     """The deal, or 404 — the same answer whether it is missing, deleted or someone else's."""
     deal = get_visible_deal(db_session, deal_id, user_id)
     if deal is None:
-        raise APIError(404, "not_found", "Deal not found.")
+        raise NotFound("Deal not found.")
     return deal
 
 
 def require_changeable_deal(db_session: Session, deal_id: int, user_id: int) -> Deal:
     deal = require_visible_deal(db_session, deal_id, user_id)
     if not can_change_deal(db_session, deal_id, user_id):
-        raise APIError(403, "forbidden", "You may view this deal but not change it.")
+        raise Forbidden("You may view this deal but not change it.")
     return deal
 
 
 def require_managed_deal(db_session: Session, deal_id: int, user_id: int) -> Deal:
     deal = require_visible_deal(db_session, deal_id, user_id)
     if not can_manage_deal(db_session, deal_id, user_id):
-        raise APIError(403, "forbidden", "Only the deal's owner or an organization admin may do this.")
+        raise Forbidden("Only the deal's owner or an organization admin may do this.")
     return deal

@@ -16,7 +16,7 @@ from web.deals.permissions import (
     require_visible_deal,
     visible_deals_clause,
 )
-from web.errors import APIError
+from web.domain_errors import Invalid, NotFound
 from web.identity import session_index
 from web.identity.models import User
 from web.platform.models import utcnow
@@ -129,12 +129,7 @@ def add_member(
         )
     )
     if candidate is None:
-        raise APIError(
-            422,
-            "validation_error",
-            "The request has invalid fields.",
-            fields={"user_id": "No active user with this id in your organization."},
-        )
+        raise Invalid({"user_id": "No active user with this id in your organization."})
     member = db_session.scalar(
         select(DealMember).where(DealMember.deal_id == deal_id, DealMember.user_id == member_user_id)
     )
@@ -168,7 +163,7 @@ def remove_member(db_session: Session, *, user_id: int, deal_id: int, member_use
         select(DealMember).where(DealMember.deal_id == deal_id, DealMember.user_id == member_user_id)
     )
     if member is None:
-        raise APIError(404, "not_found", "That user is not a member of this deal.")
+        raise NotFound("That user is not a member of this deal.")
     db_session.delete(member)
     db_session.flush()
     still_visible = exists().where(Deal.id == deal_id, visible_deals_clause(member_user_id))

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from web.audit.service import ClientInfo, record_event
 from web.deal_context.service import ContextState, reset_contexts
-from web.errors import APIError
+from web.domain_errors import Conflict, Forbidden, Invalid, InvalidCredentials, NotFound
 from web.identity import session_index
 from web.identity.auth import hash_password
 from web.identity.models import Role, User
@@ -52,7 +52,7 @@ def require_organization_admin(db_session: Session, *, actor_id: int) -> User:
     """The acting user, when an active admin — checked in the database, not only in the session's copy."""
     actor = db_session.scalar(select(User).where(User.id == actor_id, User.is_active.is_(True)))
     if actor is None or actor.role != Role.ADMIN:
-        raise APIError(403, "forbidden", "Only an organization admin may manage users.")
+        raise Forbidden("Only an organization admin may manage users.")
     return actor
 
 
@@ -78,13 +78,13 @@ def update_user(
     actor = require_organization_admin(db_session, actor_id=actor_id)
     user = db_session.scalar(select(User).where(User.id == user_id, User.organization_id == actor.organization_id))
     if user is None:
-        raise APIError(404, "not_found", "User not found.")
+        raise NotFound("User not found.")
     role_changed = role is not None and role != user.role
     deactivated = is_active is False and user.is_active
     activated = is_active is True and not user.is_active
     if user.id == actor.id and (role_changed or deactivated):
         # Also guarantees that every organization keeps at least one active admin.
-        raise APIError(409, "conflict", "You cannot change your own role or deactivate yourself.")
+        raise Conflict("You cannot change your own role or deactivate yourself.")
     if role_changed:
         assert role is not None
         record_event(
@@ -175,12 +175,12 @@ def change_password(
     """Set a new password and destroy the user's other sessions; returns how many were destroyed."""
     user = db_session.scalar(select(User).where(User.id == user_id, User.is_active.is_(True)))
     if user is None or not _password_matches(user.password_hash, current_password):
-        raise APIError(400, "invalid_credentials", "The current password is incorrect.")
+        raise InvalidCredentials("The current password is incorrect.")
     problem = password_problem(new_password, email=user.email)
     if problem is None and new_password == current_password:
         problem = "The new password must differ from the current one."
     if problem is not None:
-        raise APIError(422, "validation_error", "The request has invalid fields.", fields={"new_password": problem})
+        raise Invalid({"new_password": problem})
     user.password_hash = hash_password(new_password)
     user.updated_at = utcnow()
     record_event(

@@ -17,6 +17,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from web.extensions import limiter
+from web.platform.redis_client import redis_url_options
 
 # Endpoints that check a password (the JSON API and the HTML form).
 SIGNIN_ENDPOINTS = ("auth_api.login", "pages.login")
@@ -79,8 +80,6 @@ def storage_config(config: dict[str, Any] | Any) -> dict[str, Any]:
 
 def sentinel_storage_config(config: dict[str, Any] | Any, timeout: float) -> dict[str, Any]:
     """The same counters through Sentinel discovery (limits' ``redis+sentinel://``), primary only."""
-    from web.platform.session_store import redis_url_options
-
     timeouts = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
     return {
         "RATELIMIT_STORAGE_URI": f"redis+sentinel://{','.join(config['REDIS_SENTINELS'])}/{config['REDIS_SENTINEL_SERVICE']}",

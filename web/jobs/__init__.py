@@ -6,4 +6,5 @@
 * ``runner``: ``run_job`` — lock, once-per-tick check, ``job_runs`` row, metrics.
 * ``scheduler``: APScheduler 3 wiring, embedded in gunicorn workers or standalone.
 * ``status``: the last run and last success per job.
+* ``health``: the jobs in the health document and on ``/metrics`` (plugged in by the factory).
 """

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from web.extensions import db
 from web.jobs.models import JobLock
 from web.platform.models import utcnow
+from web.platform.redis_client import redis_client_for
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +140,6 @@ def job_lock_redis(app: Flask) -> redis.Redis:
     """The sessions' Redis client when there is one; otherwise a fail-fast client of our own."""
     client = app.extensions.get("dealdesk_redis") or app.extensions.get("dealdesk_job_redis")
     if client is None:
-        from web.platform.session_store import redis_client_for
-
         client = redis_client_for(app.config)  # REDIS_URL, or the primary via REDIS_SENTINELS
         app.extensions["dealdesk_job_redis"] = client
     return client

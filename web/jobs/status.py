@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Select, bindparam, func, select
 
 from web.jobs.models import JobRun
 from web.jobs.registry import JOBS
+from web.platform.health.checks import health_engine
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,6 @@ class JobStatusCollector(Collector):
     """``job_last_success_timestamp_seconds{job}`` from ``job_runs``: the cluster's answer, on every instance."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from web.platform.health.checks import health_engine
-
         family = GaugeMetricFamily(
             "job_last_success_timestamp_seconds",
             "Unix time of the last successful run of each job anywhere in the cluster (from job_runs).",

@@ -7,19 +7,18 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
-
-from web.extensions import db
 
 T = TypeVar("T")
 
 
 @contextmanager
-def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+def session_scope(engine: Engine) -> Iterator[Session]:
     """A unit of work for code outside requests (CLI, jobs): commit, or roll back on error; always close."""
-    session = Session(engine or db.engine, expire_on_commit=False)
+    session = Session(engine, expire_on_commit=False)
     try:
         yield session
         session.commit()
@@ -53,7 +52,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def configure_engine(app: Flask) -> None:
+def configure_engine(app: Flask, db: SQLAlchemy) -> None:
+    """Per-dialect connection settings on the app's engine (SQLite: foreign keys, and WAL for a file)."""
     with app.app_context():
         engine = db.engine
         if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):

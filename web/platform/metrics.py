@@ -13,16 +13,21 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from flask import Flask, Response, g, request, request_finished, request_started
+from flask import Flask, Response, current_app, g, request, request_finished, request_started
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import REGISTRY, Collector
 
+from web.domain_errors import DomainError, NotFound
+
 log = logging.getLogger(__name__)
+
+# app.extensions key: the collectors read at each scrape (add_scrape_collector).
+SCRAPE_COLLECTORS_KEY = "dealdesk_scrape_collectors"
 
 FAST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -103,13 +108,14 @@ def timed_restore() -> Iterator[None]:
 
 @contextmanager
 def counted_deal_select() -> Iterator[None]:
-    """Count one deal selection: ``selected``, ``not_found`` (missing or not visible) or ``error``."""
-    from web.errors import APIError
-
+    """Count one deal selection: ``selected``, ``not_found`` (missing or not visible), ``rejected`` or ``error``."""
     try:
         yield
-    except APIError as exc:
-        DEAL_SELECT.labels(result="not_found" if exc.status == 404 else "rejected").inc()
+    except NotFound:
+        DEAL_SELECT.labels(result="not_found").inc()
+        raise
+    except DomainError:
+        DEAL_SELECT.labels(result="rejected").inc()
         raise
     except Exception:
         DEAL_SELECT.labels(result="error").inc()
@@ -135,8 +141,13 @@ def _request_finished(sender: Flask, response: Response, **_extra: object) -> No
         HTTP_LATENCY.labels(endpoint=endpoint, method=request.method).observe(time.perf_counter() - started)
 
 
-def scrape() -> bytes:
-    """The exposition text: this process (or, under gunicorn, every worker) plus the job status."""
+def add_scrape_collector(app: Flask, collector: Collector) -> None:
+    """Report ``collector`` on this app's ``/metrics``: for values read when scraped (the jobs' status)."""
+    app.extensions.setdefault(SCRAPE_COLLECTORS_KEY, []).append(collector)
+
+
+def scrape(collectors: Iterable[Collector] = ()) -> bytes:
+    """The exposition text: this process (or, under gunicorn, every worker) plus ``collectors``, read now."""
     path = multiprocess_dir()
     if path:
         registry = CollectorRegistry()
@@ -145,16 +156,15 @@ def scrape() -> bytes:
     else:
         text = generate_latest(REGISTRY)
     extra = CollectorRegistry(auto_describe=False)
-    from web.jobs.status import JobStatusCollector
-
-    collector: Collector = JobStatusCollector()
-    extra.register(collector)
+    for collector in collectors:
+        extra.register(collector)
     return text + generate_latest(extra)
 
 
 def metrics_view() -> Response:
     # The classic text format: what generate_latest writes and every Prometheus version reads.
-    return Response(scrape(), content_type=CONTENT_TYPE_PLAIN_0_0_4, headers={"Cache-Control": "no-store"})
+    collectors = current_app.extensions.get(SCRAPE_COLLECTORS_KEY, ())
+    return Response(scrape(collectors), content_type=CONTENT_TYPE_PLAIN_0_0_4, headers={"Cache-Control": "no-store"})
 
 
 def register_metrics(app: Flask) -> None:

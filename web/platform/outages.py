@@ -4,7 +4,9 @@ The session store has its own path (``web.platform.session_store``: 503 ``sessio
 This covers the application database when it is not the session store's: a view's
 query fails because PostgreSQL is restarting, the pool cannot connect, or a
 connection was cut. Bugs (integrity errors, bad SQL) stay 500s. Logged once per
-incident; the health check's database probe logs the recovery.
+incident; the health check's database probe logs the recovery. Here: what counts
+as an outage and how one is logged and cleaned up; the 503 itself is answered by
+``web.errors.handle_database_error``.
 """
 
 from __future__ import annotations
@@ -12,10 +14,9 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask, make_response
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from werkzeug.wrappers import Response
+from sqlalchemy.orm import Session, scoped_session
 
 log = logging.getLogger(__name__)
 
@@ -48,26 +49,9 @@ def is_outage(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
-def database_unavailable(exc: Exception) -> Response:
-    from web.errors import error_response, handle_unexpected_error
-    from web.extensions import db
-
-    if not is_outage(exc):
-        return make_response(handle_unexpected_error(exc))
-    database_incident.failed(exc)
+def discard_failed_transaction(db_session: scoped_session[Session]) -> None:
+    """Roll back the request's transaction after an outage; a connection that is gone is dropped, not pooled."""
     try:
-        db.session.rollback()
+        db_session.rollback()
     except DBAPIError:
-        db.session.invalidate()  # the connection is gone; do not return it to the pool
-    response = make_response(
-        error_response(503, "database_unavailable", "The database is unavailable; try again shortly.")
-    )
-    response.headers["Retry-After"] = "5"
-    return response
-
-
-def register_outage_handlers(app: Flask) -> None:
-    """Database outages in views become 503s. The SQL session backend's own handler for
-    ``OperationalError`` (registered earlier, same class) keeps answering ``session_store_unavailable``."""
-    app.register_error_handler(DBAPIError, database_unavailable)
-    app.register_error_handler(PoolTimeoutError, database_unavailable)
+        db_session.invalidate()  # the connection is gone; do not return it to the pool

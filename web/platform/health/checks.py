@@ -9,6 +9,9 @@ statement (the job status query, which is also the database check). SQL backend 
 INSERT and DELETE ... RETURNING of a probe row, then the job status query. The
 checks use their own small autocommit engine without pre-ping, so no BEGIN,
 COMMIT or ping adds a round trip, and the timeouts are the health check's own.
+
+The job freshness comes from the jobs package, which the factory plugs in
+(``set_scheduler_report``): platform code does not import the domains.
 """
 
 from __future__ import annotations
@@ -19,15 +22,13 @@ import uuid
 import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 from flask import Flask
-from sqlalchemy import Engine, create_engine, delete, insert
+from sqlalchemy import Connection, Engine, create_engine, delete, insert
 
-from web.jobs.registry import JOBS
-from web.jobs.scheduler import job_period
-from web.jobs.status import JobStatus, job_statuses
+from web.extensions import db
 from web.platform.db import retry_stale_connection
 from web.platform.models import utcnow
 from web.platform.outages import database_incident
@@ -37,6 +38,7 @@ from web.platform.session_store.models import SessionRecord
 log = logging.getLogger(__name__)
 
 ENGINE_KEY = "dealdesk_health_engine"
+SCHEDULER_KEY = "dealdesk_health_scheduler"
 PROBE_TTL_SECONDS = 10
 PROBE_VALUE = b"dealdesk-health-probe"
 _built_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -51,9 +53,23 @@ class Check:
         return {"ok": self.ok, "latency_ms": round(self.latency_ms, 2)}
 
 
-def _build_health_engine(app: Flask) -> Engine:
-    from web.extensions import db
+class SchedulerReport(Protocol):
+    """The scheduler's part of the health document, given by the jobs package."""
 
+    def query(self, conn: Connection) -> Any:
+        """Read the jobs' state in one statement: it is the database check too."""
+
+    def describe(self, app: Flask, state: Any | None, now: datetime) -> tuple[dict[str, Any], bool]:
+        """Each job's last status and success, as JSON, and whether any job is overdue
+        (``state`` is None when the query failed)."""
+
+
+def set_scheduler_report(app: Flask, report: SchedulerReport) -> None:
+    """Plug the jobs' report into this app's health document (the factory does)."""
+    app.extensions[SCHEDULER_KEY] = report
+
+
+def _build_health_engine(app: Flask) -> Engine:
     url = db.engine.url
     timeout = float(app.config.get("HEALTH_DB_TIMEOUT_SECONDS", 1.0))
     if url.drivername.startswith("sqlite"):
@@ -141,39 +157,30 @@ def check_session_store(app: Flask) -> Check:
     return Check(ok, (time.perf_counter() - started) * 1000)
 
 
-def check_database(app: Flask) -> tuple[Check, dict[str, JobStatus]]:
-    """The job status query, timed: it is the database check too."""
+def check_database(app: Flask, scheduler: SchedulerReport) -> tuple[Check, Any | None]:
+    """The scheduler's query, timed: it is the database check too. Its result is None when it failed."""
     engine = health_engine(app)
 
-    def query() -> dict[str, JobStatus]:
+    def query() -> Any:
         with engine.connect() as conn:
-            return job_statuses(conn)
+            return scheduler.query(conn)
 
     started = time.perf_counter()
     try:
-        statuses = retry_stale_connection(query)
+        state = retry_stale_connection(query)
     except Exception as exc:
         database_incident.failed(exc)
-        return Check(False, (time.perf_counter() - started) * 1000), {}
+        return Check(False, (time.perf_counter() - started) * 1000), None
     database_incident.recovered()
-    return Check(True, (time.perf_counter() - started) * 1000), statuses
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+    return Check(True, (time.perf_counter() - started) * 1000), state
 
 
 def health_document(app: Flask) -> tuple[dict[str, Any], int]:
     """The health document and its HTTP status: 200 healthy or degraded, 503 unhealthy."""
+    scheduler: SchedulerReport = app.extensions[SCHEDULER_KEY]
     store = check_session_store(app)
-    database, statuses = check_database(app)
-    now = datetime.now(UTC)
-    jobs = {}
-    overdue = False
-    for spec in JOBS:
-        status = statuses.get(spec.id) or JobStatus(job=spec.id)
-        jobs[spec.id] = {"last_status": status.last_status, "last_success_at": _iso(status.last_success_at)}
-        overdue = overdue or status.overdue(job_period(app, spec, now), now)
+    database, state = check_database(app, scheduler)
+    jobs, overdue = scheduler.describe(app, state, datetime.now(UTC))
     slow = store.latency_ms > float(app.config.get("HEALTH_SLOW_STORE_MS", 250))
     if not (store.ok and database.ok):
         state = "unhealthy"

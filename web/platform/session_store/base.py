@@ -36,6 +36,7 @@ import msgspec
 from flask import Flask, Request, Response, jsonify, request
 from flask_session.base import Serializer, ServerSideSession, ServerSideSessionInterface
 
+from web.platform.metrics import SESSION_STORE_ERRORS
 from web.platform.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -390,8 +391,6 @@ _store_down_since: float | None = None
 
 def report_store_failure(operation: str, exc: BaseException) -> None:
     """Log once per incident, not once per request, with the cause; count every failure."""
-    from web.platform.metrics import SESSION_STORE_ERRORS
-
     SESSION_STORE_ERRORS.labels(operation=operation).inc()
     global _store_down_since
     if _store_down_since is None:
