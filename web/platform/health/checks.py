@@ -179,8 +179,8 @@ def health_document(app: Flask) -> tuple[dict[str, Any], int]:
     """The health document and its HTTP status: 200 healthy or degraded, 503 unhealthy."""
     scheduler: SchedulerReport = app.extensions[SCHEDULER_KEY]
     store = check_session_store(app)
-    database, state = check_database(app, scheduler)
-    jobs, overdue = scheduler.describe(app, state, datetime.now(UTC))
+    database, jobs_state = check_database(app, scheduler)
+    jobs, overdue = scheduler.describe(app, jobs_state, datetime.now(UTC))
     slow = store.latency_ms > float(app.config.get("HEALTH_SLOW_STORE_MS", 250))
     if not (store.ok and database.ok):
         state = "unhealthy"
