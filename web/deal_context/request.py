@@ -1,4 +1,8 @@
-"""The deal context on the HTTP side: sessions in and out, and the auto-restore hook."""
+"""The deal context on the HTTP side: sessions in and out, and the auto-restore hook.
+
+``register_deal_context`` wires the restore hook and hands the session store the
+context's merge rule (``web.deal_context.state.DealContext.keeps_stored``).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from typing import Any
 from flask import Flask, current_app, request, session
 from flask_login import current_user, login_user, logout_user
 
-from web.deal_context.service import DealContext, RestoreResult, current_deal, restore_context
+from web.deal_context.service import RestoreResult, current_deal, restore_context
+from web.deal_context.state import DealContext
 from web.deals.models import Deal
 from web.errors import APIError
 from web.extensions import db
@@ -20,7 +25,7 @@ from web.platform import metrics
 from web.platform.http import client_info
 from web.platform.models import utcnow
 from web.platform.schemas import deal_json
-from web.platform.session_store import DEAL_CONTEXT_KEY
+from web.platform.session_store import MergingSessionInterface
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +34,7 @@ CONTEXT_FREE_ENDPOINTS = frozenset({"static", "auth_api.login", "auth_api.logout
 
 
 def session_context() -> DealContext | None:
-    return DealContext.from_session(session.get(DEAL_CONTEXT_KEY))
+    return DealContext.in_session(session)
 
 
 def wall_clock() -> float:
@@ -40,7 +45,7 @@ def store_context(context: DealContext, deal: Deal | None = None) -> None:
     """Put the context in the session, with ``deal`` cached as the API shows it when given."""
     if deal is not None and deal.id == context.deal_id:
         context = context.with_deal(deal_json(deal), checked_at=wall_clock())
-    session[DEAL_CONTEXT_KEY] = context.to_session()
+    session[DealContext.SESSION_KEY] = context.to_session()
 
 
 def current_deal_json(user_id: int) -> dict[str, Any] | None:
@@ -107,6 +112,7 @@ def end_user_session() -> None:
 
 
 def restore_into_session(user_id: int) -> tuple[RestoreResult, DealContext]:
+    """Restore the user's last deal into this session (at sign-in, or for a cold session), counted and logged."""
     with metrics.timed_restore():
         result, context = restore_context(db.session, user_id=user_id, client=client_info())
         store_context(context)
@@ -123,7 +129,7 @@ def restore_deal_context() -> None:
     """
     if request.endpoint in CONTEXT_FREE_ENDPOINTS or request.endpoint is None:
         return
-    if DEAL_CONTEXT_KEY in session:
+    if DealContext.SESSION_KEY in session:
         metrics.AUTO_RESTORE_WARM.inc()
         return
     if not current_user.is_authenticated:
@@ -132,4 +138,13 @@ def restore_deal_context() -> None:
 
 
 def register_deal_context(app: Flask) -> None:
+    """Restore cold sessions before each request; give the session store the context's merge rule.
+
+    The rule keeps a request from saving an older context over a newer one; the store
+    itself knows nothing of deals (it is platform code), so the deal context hands it over.
+    """
+    interface = app.session_interface
+    if not isinstance(interface, MergingSessionInterface):
+        raise RuntimeError("the deal context needs DealDesk's session interface (init the session store first)")
+    interface.merge_rules[DealContext.SESSION_KEY] = DealContext.keeps_stored
     app.before_request(restore_deal_context)

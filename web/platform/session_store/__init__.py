@@ -14,8 +14,8 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from web.platform.session_store.base import (
-    DEAL_CONTEXT_KEY,
     DealDeskSession,
+    MergeRule,
     MergingSessionInterface,
     SessionStoreError,
     report_store_failure,
@@ -23,8 +23,8 @@ from web.platform.session_store.base import (
 )
 
 __all__ = [
-    "DEAL_CONTEXT_KEY",
     "DealDeskSession",
+    "MergeRule",
     "MergingSessionInterface",
     "ServerSessions",
     "SessionStoreError",
