@@ -1,7 +1,8 @@
-"""The deal context on the HTTP side: sessions in and out, and the auto-restore hook.
+"""The deal context on the HTTP side: the session's context in and out, and the restore hook.
 
-``register_deal_context`` wires the restore hook and hands the session store the
-context's merge rule (``web.deal_context.state.DealContext.keeps_stored``).
+Sign-in (``web.identity.sign_in``) calls ``restore_into_session`` once the new session
+exists. ``register_deal_context`` wires the restore hook and hands the session store
+the context's merge rule (``web.deal_context.state.DealContext.keeps_stored``).
 """
 
 from __future__ import annotations
@@ -11,19 +12,14 @@ import time
 from typing import Any
 
 from flask import Flask, current_app, request, session
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 
 from web.deal_context.service import RestoreResult, current_deal, restore_context
 from web.deal_context.state import DealContext
 from web.deals.models import Deal
-from web.errors import APIError
 from web.extensions import db
-from web.identity import session_index
-from web.identity.models import User
-from web.identity.session_user import session_values, user_from_session
 from web.platform import metrics
 from web.platform.http import client_info
-from web.platform.models import utcnow
 from web.platform.schemas import deal_json
 from web.platform.session_store import MergingSessionInterface
 
@@ -69,46 +65,6 @@ def current_deal_json(user_id: int) -> dict[str, Any] | None:
         return None
     store_context(context, deal)
     return deal_json(deal)
-
-
-def start_user_session(user: User) -> None:
-    """Sign in with a fresh session id (no fixation), holding only plain values.
-
-    The session is stored at once and then indexed (``web.identity.session_index``), in
-    that order: a revocation that finds the index row always finds the session too.
-    """
-    interface = current_app.session_interface
-    previous_sid = None if session.is_new else session.sid  # type: ignore[attr-defined]
-    interface.regenerate(session)  # type: ignore[attr-defined]
-    for key in list(session.keys()):
-        if key not in ("_permanent", "csrf_token"):
-            del session[key]
-    session.update(session_values(user))
-    session_user = user_from_session(str(user.id), session)
-    assert session_user is not None
-    login_user(session_user)
-    interface.persist_new(session)  # type: ignore[attr-defined]
-    indexed = session_index.record_sign_in(
-        db.session,
-        user_id=user.id,
-        session_id=session.sid,  # type: ignore[attr-defined]
-        client=client_info(),
-        expires_at=utcnow() + current_app.permanent_session_lifetime,
-        replaces_session_id=previous_sid,
-    )
-    if indexed is None:  # deactivated between the password check and now
-        logout_user()
-        interface.destroy(session)  # type: ignore[attr-defined]
-        raise APIError(401, "invalid_credentials", "The email or password is incorrect.")
-
-
-def end_user_session() -> None:
-    """Sign out: Flask-Login's keys go, the server-side session is destroyed and unindexed."""
-    signed_in_sid = None if session.is_new else session.sid  # type: ignore[attr-defined]
-    logout_user()
-    current_app.session_interface.destroy(session)  # type: ignore[attr-defined]
-    if signed_in_sid is not None:
-        session_index.forget_session(db.session, session_id=signed_in_sid)
 
 
 def restore_into_session(user_id: int) -> tuple[RestoreResult, DealContext]:
