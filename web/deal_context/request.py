@@ -1,8 +1,9 @@
-"""The deal context on the HTTP side: the session's context in and out, and the restore hook.
+"""The deal context on the HTTP side: the session's context in and out, select and clear, the restore hook.
 
-Sign-in (``web.identity.sign_in``) calls ``restore_into_session`` once the new session
-exists. ``register_deal_context`` wires the restore hook and hands the session store
-the context's merge rule (``web.deal_context.state.DealContext.keeps_stored``).
+Each flow that changes the context has one function here, used by the API and the
+pages alike (``select_current_deal``, ``clear_current_deal``); sign-in (``web.identity.sign_in``)
+calls ``restore_into_session`` once the new session exists. ``register_deal_context``
+wires the restore hook and hands the session store the context's merge rule.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Any
 from flask import Flask, current_app, request, session
 from flask_login import current_user
 
-from web.deal_context.service import RestoreResult, current_deal, restore_context
+from web.deal_context.service import RestoreResult, clear_deal, current_deal, restore_context, select_deal
 from web.deal_context.state import DealContext
 from web.deals.models import Deal
 from web.extensions import db
+from web.identity.session_user import SessionUser
 from web.platform import metrics
 from web.platform.http import client_info
 from web.platform.schemas import deal_json
@@ -65,6 +67,22 @@ def current_deal_json(user_id: int) -> dict[str, Any] | None:
         return None
     store_context(context, deal)
     return deal_json(deal)
+
+
+def select_current_deal(user: SessionUser, deal_id: int) -> Deal:
+    """Make a visible deal the user's working deal, in the database and this session (counted in metrics)."""
+    with metrics.counted_deal_select():
+        deal, context = select_deal(
+            db.session, user_id=user.id, organization_id=user.organization_id, deal_id=deal_id, client=client_info()
+        )
+        store_context(context, deal)
+    return deal
+
+
+def clear_current_deal(user: SessionUser) -> None:
+    """Leave the user with no working deal, in the database and this session."""
+    context = clear_deal(db.session, user_id=user.id, organization_id=user.organization_id, client=client_info())
+    store_context(context)
 
 
 def restore_into_session(user_id: int) -> tuple[RestoreResult, DealContext]:
