@@ -18,12 +18,12 @@ import redis
 import requests
 
 from bench.seed import BenchUser
+from web.deal_context.state import DealContext
 from web.demo import DEMO_PASSWORD
 from web.platform.session_store.base import hash_session_id
 
 DEALDESK_COOKIE = "dealdesk_session"
 DEALDESK_KEY_PREFIX = "dealdesk:session:"
-DEAL_CONTEXT_KEY = "deal_ctx"
 BASELINE_COOKIE = "session"
 
 
@@ -100,7 +100,7 @@ def cold_pool_redis(redis_url: str, warm: Sequence[PooledSession], count: int) -
         for session in warm:
             key = dealdesk_store_key(session.sid)
             data = decoder.decode(client.get(key))
-            data.pop(DEAL_CONTEXT_KEY, None)
+            data.pop(DealContext.SESSION_KEY, None)
             # The same remaining lifetime as a fresh sign-in, so no copy is due for an expiry touch.
             templates.append((session, encoder.encode(data), int(client.pttl(key))))
         cold = []

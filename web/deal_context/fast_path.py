@@ -33,12 +33,11 @@ from flask import Flask
 from werkzeug.http import parse_cookie
 
 from web.deal_context import request as deal_context
-from web.deal_context.service import DealContext
+from web.deal_context.state import DealContext
 from web.identity.session_user import user_from_session
 from web.platform import metrics
 from web.platform.logging_setup import REQUEST_ID_HEADER, request_id_from
 from web.platform.security import security_headers
-from web.platform.session_store import DEAL_CONTEXT_KEY
 from web.platform.session_store.base import (
     PRELOADED_SESSION_KEY,
     MergingSessionInterface,
@@ -104,7 +103,7 @@ class CurrentDealFastPath:
         user_id = data.get("_user_id")
         if not isinstance(user_id, str) or user_from_session(user_id, data) is None:
             return None, "signed_out"
-        context = DealContext.from_session(data.get(DEAL_CONTEXT_KEY))
+        context = DealContext.in_session(data)
         if context is None:
             return None, "no_context"
         if context.deal_id is None:

@@ -6,14 +6,12 @@ from flask import flash, redirect, render_template
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from web.deal_context import service as context_service
 from web.deal_context.header import page_header
-from web.deal_context.request import store_context
+from web.deal_context.request import clear_current_deal, select_current_deal
 from web.deals.read_models import deal_overview
 from web.extensions import db
-from web.platform import metrics
 from web.platform.forms import ActionForm, NoteForm, SwitchDealForm
-from web.platform.http import client_info, signed_in_user
+from web.platform.http import signed_in_user
 from web.platform.pages import bp, safe_next
 
 
@@ -27,22 +25,13 @@ def index() -> str:
     return render_template("index.html", overview=overview, new_note=NoteForm())
 
 
-def _select(deal_id: int) -> None:
-    user = signed_in_user()
-    with metrics.counted_deal_select():
-        deal, context = context_service.select_deal(
-            db.session, user_id=user.id, organization_id=user.organization_id, deal_id=deal_id, client=client_info()
-        )
-        store_context(context, deal)
-
-
 @bp.post("/deals/select")
 @login_required
 def switch_deal() -> Response:
     """The header's switcher: the chosen deal becomes current, then home (or ``next``, a same-site path)."""
     form = SwitchDealForm()
     if form.validate_on_submit() and form.deal_id.data is not None:
-        _select(form.deal_id.data)
+        select_current_deal(signed_in_user(), form.deal_id.data)
     else:
         flash("Choose a deal to switch to.", "error")
     return redirect(safe_next(form.next.data))
@@ -53,7 +42,7 @@ def switch_deal() -> Response:
 def select_deal(deal_id: int) -> Response:
     form = ActionForm()
     if form.validate_on_submit():
-        _select(deal_id)
+        select_current_deal(signed_in_user(), deal_id)
     return redirect(safe_next(form.next.data))
 
 
@@ -62,10 +51,5 @@ def select_deal(deal_id: int) -> Response:
 def clear_deal() -> Response:
     form = ActionForm()
     if form.validate_on_submit():
-        user = signed_in_user()
-        store_context(
-            context_service.clear_deal(
-                db.session, user_id=user.id, organization_id=user.organization_id, client=client_info()
-            )
-        )
+        clear_current_deal(signed_in_user())
     return redirect(safe_next(form.next.data))

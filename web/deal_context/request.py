@@ -1,4 +1,10 @@
-"""The deal context on the HTTP side: sessions in and out, and the auto-restore hook."""
+"""The deal context on the HTTP side: the session's context in and out, select and clear, the restore hook.
+
+Each flow that changes the context has one function here, used by the API and the
+pages alike (``select_current_deal``, ``clear_current_deal``); sign-in (``web.identity.sign_in``)
+calls ``restore_into_session`` once the new session exists. ``register_deal_context``
+wires the restore hook and hands the session store the context's merge rule.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +13,17 @@ import time
 from typing import Any
 
 from flask import Flask, current_app, request, session
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 
-from web.deal_context.service import DealContext, RestoreResult, current_deal, restore_context
+from web.deal_context.service import RestoreResult, clear_deal, current_deal, restore_context, select_deal
+from web.deal_context.state import DealContext
 from web.deals.models import Deal
-from web.errors import APIError
 from web.extensions import db
-from web.identity import session_index
-from web.identity.models import User
-from web.identity.session_user import session_values, user_from_session
+from web.identity.session_user import SessionUser
 from web.platform import metrics
 from web.platform.http import client_info
-from web.platform.models import utcnow
 from web.platform.schemas import deal_json
-from web.platform.session_store import DEAL_CONTEXT_KEY
+from web.platform.session_store import MergingSessionInterface
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,7 @@ CONTEXT_FREE_ENDPOINTS = frozenset({"static", "auth_api.login", "auth_api.logout
 
 
 def session_context() -> DealContext | None:
-    return DealContext.from_session(session.get(DEAL_CONTEXT_KEY))
+    return DealContext.in_session(session)
 
 
 def wall_clock() -> float:
@@ -40,7 +43,7 @@ def store_context(context: DealContext, deal: Deal | None = None) -> None:
     """Put the context in the session, with ``deal`` cached as the API shows it when given."""
     if deal is not None and deal.id == context.deal_id:
         context = context.with_deal(deal_json(deal), checked_at=wall_clock())
-    session[DEAL_CONTEXT_KEY] = context.to_session()
+    session[DealContext.SESSION_KEY] = context.to_session()
 
 
 def current_deal_json(user_id: int) -> dict[str, Any] | None:
@@ -66,47 +69,24 @@ def current_deal_json(user_id: int) -> dict[str, Any] | None:
     return deal_json(deal)
 
 
-def start_user_session(user: User) -> None:
-    """Sign in with a fresh session id (no fixation), holding only plain values.
-
-    The session is stored at once and then indexed (``web.identity.session_index``), in
-    that order: a revocation that finds the index row always finds the session too.
-    """
-    interface = current_app.session_interface
-    previous_sid = None if session.is_new else session.sid  # type: ignore[attr-defined]
-    interface.regenerate(session)  # type: ignore[attr-defined]
-    for key in list(session.keys()):
-        if key not in ("_permanent", "csrf_token"):
-            del session[key]
-    session.update(session_values(user))
-    session_user = user_from_session(str(user.id), session)
-    assert session_user is not None
-    login_user(session_user)
-    interface.persist_new(session)  # type: ignore[attr-defined]
-    indexed = session_index.record_sign_in(
-        db.session,
-        user_id=user.id,
-        session_id=session.sid,  # type: ignore[attr-defined]
-        client=client_info(),
-        expires_at=utcnow() + current_app.permanent_session_lifetime,
-        replaces_session_id=previous_sid,
-    )
-    if indexed is None:  # deactivated between the password check and now
-        logout_user()
-        interface.destroy(session)  # type: ignore[attr-defined]
-        raise APIError(401, "invalid_credentials", "The email or password is incorrect.")
+def select_current_deal(user: SessionUser, deal_id: int) -> Deal:
+    """Make a visible deal the user's working deal, in the database and this session (counted in metrics)."""
+    with metrics.counted_deal_select():
+        deal, context = select_deal(
+            db.session, user_id=user.id, organization_id=user.organization_id, deal_id=deal_id, client=client_info()
+        )
+        store_context(context, deal)
+    return deal
 
 
-def end_user_session() -> None:
-    """Sign out: Flask-Login's keys go, the server-side session is destroyed and unindexed."""
-    signed_in_sid = None if session.is_new else session.sid  # type: ignore[attr-defined]
-    logout_user()
-    current_app.session_interface.destroy(session)  # type: ignore[attr-defined]
-    if signed_in_sid is not None:
-        session_index.forget_session(db.session, session_id=signed_in_sid)
+def clear_current_deal(user: SessionUser) -> None:
+    """Leave the user with no working deal, in the database and this session."""
+    context = clear_deal(db.session, user_id=user.id, organization_id=user.organization_id, client=client_info())
+    store_context(context)
 
 
 def restore_into_session(user_id: int) -> tuple[RestoreResult, DealContext]:
+    """Restore the user's last deal into this session (at sign-in, or for a cold session), counted and logged."""
     with metrics.timed_restore():
         result, context = restore_context(db.session, user_id=user_id, client=client_info())
         store_context(context)
@@ -123,7 +103,7 @@ def restore_deal_context() -> None:
     """
     if request.endpoint in CONTEXT_FREE_ENDPOINTS or request.endpoint is None:
         return
-    if DEAL_CONTEXT_KEY in session:
+    if DealContext.SESSION_KEY in session:
         metrics.AUTO_RESTORE_WARM.inc()
         return
     if not current_user.is_authenticated:
@@ -132,4 +112,13 @@ def restore_deal_context() -> None:
 
 
 def register_deal_context(app: Flask) -> None:
+    """Restore cold sessions before each request; give the session store the context's merge rule.
+
+    The rule keeps a request from saving an older context over a newer one; the store
+    itself knows nothing of deals (it is platform code), so the deal context hands it over.
+    """
+    interface = app.session_interface
+    if not isinstance(interface, MergingSessionInterface):
+        raise RuntimeError("the deal context needs DealDesk's session interface (init the session store first)")
+    interface.merge_rules[DealContext.SESSION_KEY] = DealContext.keeps_stored
     app.before_request(restore_deal_context)

@@ -1,11 +1,12 @@
 """The persistent deal context: selecting, clearing and restoring a user's working deal.
 
 ``users.last_deal_id`` is the durable record; every change to it increases
-``users.deal_context_version`` in the same UPDATE, and the session keeps
-``{"deal_id", "version", "deal"}`` so concurrent requests converge on the newest
-choice. ``deal`` is the deal as the API shows it, cached so that a warm
-``GET /api/deals/current`` asks the database nothing; whatever can make a deal
-invisible or change it rewrites the cache in live sessions (``web.identity.session_index``).
+``users.deal_context_version`` in the same UPDATE, and the session keeps the
+deal id with that version (``web.deal_context.state.DealContext``) so concurrent
+requests converge on the newest choice. The session also caches the deal as the
+API shows it, so that a warm ``GET /api/deals/current`` asks the database nothing;
+whatever can make a deal invisible or change it rewrites the cache in live
+sessions (``web.identity.session_index``).
 
 Why a cached deal is never one the user may no longer see: a selection takes the
 lock on the user's row (the UPDATE) *before* it checks visibility, and every change
@@ -13,7 +14,8 @@ that can take visibility away (``reset_contexts``) updates the same rows in its 
 transaction. Whichever commits second sees the first: a selection that comes second
 sees the deal gone and is refused; a change that comes second bumps the version past
 the selection's, and the live sessions are rewritten to that version, which any
-in-flight save of the older selection cannot overwrite (``web.platform.session_store.base.merge_changes``).
+in-flight save of the older selection cannot overwrite (``DealContext.keeps_stored``, the
+session store's merge rule for the context).
 """
 
 from __future__ import annotations
@@ -21,14 +23,13 @@ from __future__ import annotations
 import enum
 import functools
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, NamedTuple
 
 from sqlalchemy import JSON, String, Update, and_, bindparam, case, exists, insert, literal, null, select, update
 from sqlalchemy.orm import Session
 
 from web.audit.models import AuditEvent
 from web.audit.service import ClientInfo, record_event
+from web.deal_context.state import ContextState, DealContext
 from web.deals.models import Deal
 from web.deals.permissions import get_visible_deal, visible_deals_clause
 from web.domain_errors import NotFound
@@ -44,50 +45,6 @@ class RestoreResult(enum.StrEnum):
     RESTORED = "restored"
     DENIED = "denied"
     EMPTY = "empty"
-
-
-@dataclass(frozen=True)
-class DealContext:
-    deal_id: int | None
-    version: int
-    # The deal as the API shows it, when this context has it cached (never for deal_id None),
-    # and when (Unix time) its visibility was last checked.
-    deal: dict[str, Any] | None = None
-    checked_at: float = 0.0
-
-    def to_session(self) -> dict[str, Any]:
-        value: dict[str, Any] = {"deal_id": self.deal_id, "version": self.version}
-        if self.deal is not None and self.deal_id is not None:
-            value["deal"] = self.deal
-            value["checked_at"] = self.checked_at
-        return value
-
-    def fresh_deal(self, now: float, max_age: float) -> dict[str, Any] | None:
-        """The cached deal if it was checked less than ``max_age`` seconds before ``now``."""
-        return self.deal if self.deal is not None and now - self.checked_at < max_age else None
-
-    def with_deal(self, deal: dict[str, Any], *, checked_at: float) -> DealContext:
-        return DealContext(self.deal_id, self.version, deal, checked_at)
-
-    @classmethod
-    def from_session(cls, value: Any) -> DealContext | None:
-        if not isinstance(value, dict):
-            return None
-        deal_id = value.get("deal_id")
-        cached = value.get("deal")
-        return cls(
-            deal_id=int(deal_id) if deal_id is not None else None,
-            version=int(value.get("version", 0)),
-            deal=cached if isinstance(cached, dict) and deal_id is not None else None,
-            checked_at=float(value.get("checked_at", 0.0)),
-        )
-
-
-class ContextState(NamedTuple):
-    """A user's durable context right after a change: what their live sessions are rewritten to."""
-
-    version: int
-    deal_id: int | None
 
 
 def _write_last_deal(db_session: Session, user_id: int, deal_id: int | None) -> int | None:

@@ -1,4 +1,4 @@
-"""The deals JSON API: list, create, read, change, delete, select, members."""
+"""The deals JSON API: list, create, read, change, delete, members, and the current deal (select, read, clear)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,13 @@ from typing import Any
 from flask import Blueprint, Response
 from flask_login import login_required
 
-from web.deal_context import service as context_service
-from web.deal_context.request import current_deal_json, store_context
+from web.deal_context import request as deal_context
 from web.deals import service as deal_service
 from web.deals.permissions import require_visible_deal
 from web.errors import APIError
 from web.extensions import db
 from web.platform.api_spec import api_operation
 from web.platform.http import client_info, signed_in_user
-from web.platform.metrics import counted_deal_select
 from web.platform.schemas import (
     CurrentDealOut,
     DealCreateIn,
@@ -99,29 +97,20 @@ def delete_deal(deal_id: int) -> Response:
 @bp.post("/<id:deal_id>/select")
 @api_operation("Make a visible deal the current deal", responses={200: CurrentDealOut})
 def select_deal(deal_id: int) -> dict[str, Any]:
-    user = signed_in_user()
-    with counted_deal_select():
-        deal, context = context_service.select_deal(
-            db.session, user_id=user.id, organization_id=user.organization_id, deal_id=deal_id, client=client_info()
-        )
-        store_context(context, deal)
+    deal = deal_context.select_current_deal(signed_in_user(), deal_id)
     return {"current_deal": deal_json(deal)}
 
 
 @bp.get("/current")
 @api_operation("The current deal, if still visible", responses={200: CurrentDealOut})
 def get_current_deal() -> dict[str, Any]:
-    return {"current_deal": current_deal_json(signed_in_user().id)}
+    return {"current_deal": deal_context.current_deal_json(signed_in_user().id)}
 
 
 @bp.delete("/current")
 @api_operation("Clear the current deal", responses={200: CurrentDealOut})
 def clear_current_deal() -> dict[str, Any]:
-    user = signed_in_user()
-    context = context_service.clear_deal(
-        db.session, user_id=user.id, organization_id=user.organization_id, client=client_info()
-    )
-    store_context(context)
+    deal_context.clear_current_deal(signed_in_user())
     return {"current_deal": None}
 
 

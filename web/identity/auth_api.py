@@ -1,4 +1,4 @@
-"""Sign-in, sign-out and "who am I" for the JSON API."""
+"""Sign-in, sign-out and "who am I" for the JSON API (the flows themselves are ``web.identity.sign_in``)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from flask import Blueprint, Response
 from flask_login import login_required
 from flask_wtf.csrf import generate_csrf
 
-from web.deal_context.request import current_deal_json, end_user_session, restore_into_session, start_user_session
+from web.deal_context.request import current_deal_json
 from web.errors import APIError
-from web.extensions import db
-from web.identity import auth
+from web.identity.sign_in import end_user_session, sign_in
 from web.platform.api_spec import api_operation
-from web.platform.http import client_info, signed_in_user
+from web.platform.http import signed_in_user
 from web.platform.schemas import CsrfOut, LoginIn, MeOut, parse_body, user_json
 
 bp = Blueprint("auth_api", __name__, url_prefix="/api")
@@ -40,11 +39,8 @@ def csrf_token() -> dict[str, str]:
 )
 def login() -> dict[str, Any]:
     body = parse_body(LoginIn)
-    user = auth.authenticate(db.session, email=body.email, password=body.password, client=client_info())
-    if user is None:
+    if sign_in(email=body.email, password=body.password) is None:
         raise APIError(401, "invalid_credentials", "The email or password is incorrect.")
-    start_user_session(user)
-    restore_into_session(user.id)
     return me_payload()
 
 

@@ -14,11 +14,11 @@ from werkzeug.wrappers import Response
 from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 
-from web.deal_context.request import end_user_session, restore_into_session, start_user_session
 from web.extensions import db
-from web.identity import accounts, auth, session_index
+from web.identity import accounts, session_index
 from web.identity.models import Role
 from web.identity.session_index_api import current_session_id
+from web.identity.sign_in import end_user_session, sign_in
 from web.platform.forms import ActionForm, LoginForm
 from web.platform.http import client_info, signed_in_user
 from web.platform.pages import bp, safe_next
@@ -101,12 +101,7 @@ def revoke_other_sessions() -> Response:
 def login() -> Response | str | tuple[str, int]:
     form = LoginForm()
     if form.validate_on_submit():
-        user = auth.authenticate(
-            db.session, email=form.email.data or "", password=form.password.data or "", client=client_info()
-        )
-        if user is not None:
-            start_user_session(user)
-            restore_into_session(user.id)
+        if sign_in(email=form.email.data or "", password=form.password.data or "") is not None:
             return redirect(safe_next(request.args.get("next")))
         flash("The email or password is incorrect.", "error")
         return render_template("login.html", form=form), 401

@@ -23,9 +23,9 @@ Functions (every ``db_session`` function owns its transaction and commits):
 ``purge_expired_sessions(db_session, *, now=None) -> int``: drop index rows whose session has expired.
 ``reset_context_in_sessions(db_session, *, states) -> int``: set the deal context of those users' live
     sessions to their new durable state (``web.deal_context.service.reset_contexts``), unless a session
-    holds a newer one.
+    holds a newer one (the rewrite is ``web.deal_context.state.reset_to_state``).
 ``forget_cached_deal(db_session, *, deal_id, user_ids) -> int``: drop a changed deal's cached copy from
-    those users' live sessions.
+    those users' live sessions (``web.deal_context.state.without_cached_deal``).
 ``rewrite_role_in_sessions(db_session, *, user_id, role) -> int``: the cached role, rewritten.
 
 The functions that reach live sessions need an application context (they use the
@@ -45,11 +45,11 @@ from sqlalchemy import Engine, String, delete, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from web.audit.service import ClientInfo, record_event
-from web.deal_context.service import ContextState
+from web.deal_context.state import ContextState, reset_to_state, without_cached_deal
 from web.identity.models import User, UserSession
 from web.platform.models import UTCDateTime, utcnow
-from web.platform.session_store import DEAL_CONTEXT_KEY, MergingSessionInterface
-from web.platform.session_store.base import hash_session_id
+from web.platform.session_store import MergingSessionInterface
+from web.platform.session_store.base import Transform, hash_session_id
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +57,6 @@ PUBLIC_ID_BYTES = 16  # 22 URL-safe characters
 ROLE_KEY = "user_role"
 # Index writes made by the session layer count as session-store work in query logs.
 STORE_EXECUTION_TAG = {"dealdesk_component": "session_store"}
-
-# The cached deal in a session's deal context (web.deal_context.service.DealContext).
-CACHE_KEYS = ("deal", "checked_at")
-
-SessionTransform = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
 def live_store() -> MergingSessionInterface:
@@ -242,7 +237,7 @@ def purge_expired_sessions(db_session: Session, *, now: datetime | None = None) 
 class _Counting:
     """Wraps a transform to remember whether its last call (the one that was written) changed anything."""
 
-    def __init__(self, transform: SessionTransform) -> None:
+    def __init__(self, transform: Transform) -> None:
         self.transform = transform
         self.changed = False
 
@@ -252,9 +247,7 @@ class _Counting:
         return result
 
 
-def _rewrite_sessions(
-    db_session: Session, user_ids: Iterable[int], transform_for: Callable[[int], SessionTransform]
-) -> int:
+def _rewrite_sessions(db_session: Session, user_ids: Iterable[int], transform_for: Callable[[int], Transform]) -> int:
     """Apply a per-user transform to each indexed live session of these users; returns how many changed."""
     ids = sorted(set(user_ids))
     if not ids:
@@ -271,47 +264,9 @@ def _rewrite_sessions(
     return changed
 
 
-def to_context_state(state: ContextState) -> SessionTransform:
-    """A transform setting a session's deal context to ``state`` unless it already holds a newer one.
-
-    A context with a higher version was selected after the change committed, and its
-    selection saw the change (``web.deal_context.service``); anything older, a restored
-    context (version 0) or none at all is replaced. The cached deal is kept only when
-    the session keeps the same deal.
-    """
-
-    def transform(stored: dict[str, Any]) -> dict[str, Any] | None:
-        context = stored.get(DEAL_CONTEXT_KEY)
-        if isinstance(context, dict) and int(context.get("version", 0)) > state.version:
-            return None
-        replacement: dict[str, Any] = {"deal_id": state.deal_id, "version": state.version}
-        if isinstance(context, dict) and context.get("deal_id") == state.deal_id:
-            replacement.update({key: context[key] for key in CACHE_KEYS if key in context})
-        if context == replacement:
-            return None
-        stored[DEAL_CONTEXT_KEY] = replacement
-        return stored
-
-    return transform
-
-
 def reset_context_in_sessions(db_session: Session, *, states: Mapping[int, ContextState]) -> int:
     """Rewrite the deal context of these users' live sessions to their new durable state; returns how many changed."""
-    return _rewrite_sessions(db_session, states, lambda user_id: to_context_state(states[user_id]))
-
-
-def without_cached_deal(deal_id: int) -> SessionTransform:
-    """A transform dropping the cached copy of ``deal_id``; the next read of the current deal fetches it again."""
-
-    def transform(stored: dict[str, Any]) -> dict[str, Any] | None:
-        context = stored.get(DEAL_CONTEXT_KEY)
-        if not isinstance(context, dict) or context.get("deal_id") != deal_id or "deal" not in context:
-            return None
-        for key in CACHE_KEYS:
-            context.pop(key, None)
-        return stored
-
-    return transform
+    return _rewrite_sessions(db_session, states, lambda user_id: reset_to_state(states[user_id]))
 
 
 def forget_cached_deal(db_session: Session, *, deal_id: int, user_ids: Iterable[int]) -> int:

@@ -7,11 +7,11 @@ from typing import Any
 from flask import Blueprint, Response, session
 from flask_login import login_required
 
-from web.deal_context.request import end_user_session
 from web.errors import APIError
 from web.extensions import db
 from web.identity import session_index
 from web.identity.models import UserSession
+from web.identity.sign_in import end_user_session
 from web.platform.api_spec import api_operation
 from web.platform.http import client_info, signed_in_user
 from web.platform.schemas import RevokedOut, SessionListOut

@@ -9,9 +9,9 @@ from sqlalchemy import Engine
 
 from web.platform.redis_client import redis_client_for
 from web.platform.session_store.base import (
-    DEAL_CONTEXT_KEY,
     DealDeskSession,
     ExpiryListener,
+    MergeRule,
     MergingSessionInterface,
     SessionStoreError,
     session_store_unavailable_response,
@@ -20,8 +20,8 @@ from web.platform.session_store.redis_store import RedisMergingSessionInterface
 from web.platform.session_store.sql_store import SqlMergingSessionInterface
 
 __all__ = [
-    "DEAL_CONTEXT_KEY",
     "DealDeskSession",
+    "MergeRule",
     "MergingSessionInterface",
     "ServerSessions",
     "SessionStoreError",

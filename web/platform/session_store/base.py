@@ -13,8 +13,9 @@ session class are Flask-Session's; what changes is how a session is saved.
   that saves after it; a signed-in session is written to the store as soon as it
   is created (``persist_new``), so a revocation that runs before the response is
   sent already finds it.
-* The deal context carries a version taken from ``users.deal_context_version``;
-  a merge never replaces a newer context with an older one.
+* A key may carry a merge rule (``merge_rules``) deciding when the stored value
+  wins over the request's: the deal context registers one (``web.deal_context.state``)
+  so that a merge never replaces a newer context with an older one.
 * The store key is the prefix plus the SHA-256 of the session id, never the id
   itself: the session index (``web.identity.session_index``) keeps the same hash and
   reaches a live session through ``rewrite_session`` / ``destroy_session``.
@@ -27,7 +28,7 @@ import logging
 import secrets
 import time
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,7 +42,6 @@ from web.platform.models import utcnow
 
 log = logging.getLogger(__name__)
 
-DEAL_CONTEXT_KEY = "deal_ctx"
 SID_BYTES = 32
 MAX_SID_LENGTH = 128
 MERGE_ATTEMPTS = 50
@@ -49,6 +49,8 @@ MERGE_ATTEMPTS = 50
 
 # A function given the stored session data; returns the new data, or None for "no change".
 Transform = Callable[[dict[str, Any]], dict[str, Any] | None]
+# Given (this request's value, the stored value) of one key: True keeps the stored value.
+MergeRule = Callable[[Any, Any], bool]
 # Told (session id hash, new expiry) after the store extended a session's lifetime.
 ExpiryListener = Callable[[str, datetime], None]
 
@@ -126,20 +128,16 @@ class DealDeskSession(ServerSideSession):
         return updated, removed
 
 
-def is_older_context(candidate: Any, existing: Any) -> bool:
-    """True when ``candidate`` is a deal context older than the one already stored."""
-    if not isinstance(candidate, dict) or not isinstance(existing, dict):
-        return False
-    return int(candidate.get("version", 0)) < int(existing.get("version", 0))
-
-
-def merge_changes(stored: dict[str, Any], updated: dict[str, Any], removed: set[str]) -> dict[str, Any]:
-    """Apply one request's changes to the latest stored session."""
+def merge_changes(
+    stored: dict[str, Any], updated: dict[str, Any], removed: set[str], rules: Mapping[str, MergeRule] | None = None
+) -> dict[str, Any]:
+    """Apply one request's changes to the latest stored session; a key's rule may keep the stored value."""
     merged = dict(stored)
     for key in removed:
         merged.pop(key, None)
     for key, value in updated.items():
-        if key == DEAL_CONTEXT_KEY and is_older_context(value, merged.get(key)):
+        rule = rules.get(key) if rules else None
+        if rule is not None and rule(value, merged.get(key)):
             continue
         merged[key] = value
     return merged
@@ -165,6 +163,8 @@ class MergingSessionInterface(ServerSideSessionInterface):
         self.touch_interval = touch_interval
         self.lifetime: timedelta = app.permanent_session_lifetime
         self.expiry_listeners: list[ExpiryListener] = []
+        # Per key, when a merge keeps the stored value (the deal context's is set by web.deal_context.request).
+        self.merge_rules: dict[str, MergeRule] = {}
 
     # Store operations -----------------------------------------------------
 
@@ -194,7 +194,9 @@ class MergingSessionInterface(ServerSideSessionInterface):
 
     def merge_into_store(self, store_id: str, updated: dict[str, Any], removed: set[str], *, extend: bool) -> bool:
         """Merge one request's changes into the latest stored copy; False when it no longer exists."""
-        return self.update_in_store(store_id, lambda stored: merge_changes(stored, updated, removed), extend=extend)
+        return self.update_in_store(
+            store_id, lambda stored: merge_changes(stored, updated, removed, self.merge_rules), extend=extend
+        )
 
     @abstractmethod
     def delete_from_store(self, store_id: str) -> None:

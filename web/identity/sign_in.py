@@ -1,0 +1,76 @@
+"""Sign-in and sign-out: the one flow the JSON API and the HTML form both run.
+
+``sign_in`` checks the password, starts a fresh server-side session (stored at once,
+then recorded in the session index) and restores the user's deal context into it
+(``web.deal_context.request``); ``end_user_session`` signs out (logout, and revoking
+one's own session). The views only turn the outcome into their response; sign-in
+throttling wraps them by endpoint name (``web.identity.throttle``).
+"""
+
+from __future__ import annotations
+
+from flask import current_app, session
+from flask_login import login_user, logout_user
+
+from web.deal_context.request import restore_into_session
+from web.errors import APIError
+from web.extensions import db
+from web.identity import auth, session_index
+from web.identity.models import User
+from web.identity.session_user import session_values, user_from_session
+from web.platform.http import client_info
+from web.platform.models import utcnow
+
+
+def sign_in(*, email: str, password: str) -> User | None:
+    """Sign in with an email and password; None (and nothing else done) when they do not match.
+
+    The password check records its own audit event; a match starts a new session
+    (``start_user_session``) and brings the user's last deal back into it.
+    """
+    user = auth.authenticate(db.session, email=email, password=password, client=client_info())
+    if user is None:
+        return None
+    start_user_session(user)
+    restore_into_session(user.id)
+    return user
+
+
+def start_user_session(user: User) -> None:
+    """Sign in with a fresh session id (no fixation), holding only plain values.
+
+    The session is stored at once and then indexed (``web.identity.session_index``), in
+    that order: a revocation that finds the index row always finds the session too.
+    """
+    interface = current_app.session_interface
+    previous_sid = None if session.is_new else session.sid  # type: ignore[attr-defined]
+    interface.regenerate(session)  # type: ignore[attr-defined]
+    for key in list(session.keys()):
+        if key not in ("_permanent", "csrf_token"):
+            del session[key]
+    session.update(session_values(user))
+    session_user = user_from_session(str(user.id), session)
+    assert session_user is not None
+    login_user(session_user)
+    interface.persist_new(session)  # type: ignore[attr-defined]
+    indexed = session_index.record_sign_in(
+        db.session,
+        user_id=user.id,
+        session_id=session.sid,  # type: ignore[attr-defined]
+        client=client_info(),
+        expires_at=utcnow() + current_app.permanent_session_lifetime,
+        replaces_session_id=previous_sid,
+    )
+    if indexed is None:  # deactivated between the password check and now
+        logout_user()
+        interface.destroy(session)  # type: ignore[attr-defined]
+        raise APIError(401, "invalid_credentials", "The email or password is incorrect.")
+
+
+def end_user_session() -> None:
+    """Sign out: Flask-Login's keys go, the server-side session is destroyed and unindexed."""
+    signed_in_sid = None if session.is_new else session.sid  # type: ignore[attr-defined]
+    logout_user()
+    current_app.session_interface.destroy(session)  # type: ignore[attr-defined]
+    if signed_in_sid is not None:
+        session_index.forget_session(db.session, session_id=signed_in_sid)
