@@ -8,7 +8,8 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from web.audit.service import ClientInfo, record_deal_event
-from web.deal_context.service import ContextState, reset_contexts
+from web.deal_context.service import reset_contexts
+from web.deal_context.state import ContextState
 from web.deals.models import Deal, DealMember, MemberRole, Stage
 from web.deals.permissions import (
     require_changeable_deal,

@@ -20,7 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from web.audit.service import ClientInfo, record_event
-from web.deal_context.service import ContextState, reset_contexts
+from web.deal_context.service import reset_contexts
+from web.deal_context.state import ContextState
 from web.domain_errors import Conflict, Forbidden, Invalid, InvalidCredentials, NotFound
 from web.identity import session_index
 from web.identity.auth import hash_password
