@@ -55,7 +55,7 @@ def _build_health_engine(app: Flask) -> Engine:
     from web.extensions import db
 
     url = db.engine.url
-    timeout = float(app.config.get("HEALTH_DB_TIMEOUT_SECONDS", 1.0))
+    timeout = float(app.config["HEALTH_DB_TIMEOUT_SECONDS"])
     if url.drivername.startswith("sqlite"):
         if url.database in (None, "", ":memory:"):
             return db.engine  # one shared in-memory database: only the app's own engine sees it
@@ -174,7 +174,7 @@ def health_document(app: Flask) -> tuple[dict[str, Any], int]:
         status = statuses.get(spec.id) or JobStatus(job=spec.id)
         jobs[spec.id] = {"last_status": status.last_status, "last_success_at": _iso(status.last_success_at)}
         overdue = overdue or status.overdue(job_period(app, spec, now), now)
-    slow = store.latency_ms > float(app.config.get("HEALTH_SLOW_STORE_MS", 250))
+    slow = store.latency_ms > float(app.config["HEALTH_SLOW_STORE_MS"])
     if not (store.ok and database.ok):
         state = "unhealthy"
     elif overdue or slow:
@@ -189,6 +189,6 @@ def health_document(app: Flask) -> tuple[dict[str, Any], int]:
             "database": database.as_json(),
             "scheduler": {"jobs": jobs},
         },
-        "version": str(app.config.get("APP_VERSION", "unknown")),
+        "version": str(app.config["APP_VERSION"]),
     }
     return document, 503 if state == "unhealthy" else 200

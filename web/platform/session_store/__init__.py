@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import redis
 from flask import Flask, Response
@@ -13,6 +12,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from web.config import redis_url_options
 from web.platform.session_store.base import (
     DEAL_CONTEXT_KEY,
     DealDeskSession,
@@ -52,18 +52,6 @@ def fail_fast_options(timeout: float) -> dict[str, Any]:
         "socket_connect_timeout": timeout,
         "retry": Retry(ExponentialBackoff(cap=0.05, base=0.01), retries=1),
     }
-
-
-def redis_url_options(url: str) -> dict[str, Any]:
-    """The database number, user name and password of a ``redis://`` URL (Sentinel mode reads them from REDIS_URL)."""
-    parts = urlsplit(url)
-    path = parts.path.strip("/")
-    options: dict[str, Any] = {"db": int(path) if path.isdigit() else 0}
-    if parts.username:
-        options["username"] = unquote(parts.username)
-    if parts.password:
-        options["password"] = unquote(parts.password)
-    return options
 
 
 def redis_client_for(config: Mapping[str, Any]) -> redis.Redis:
