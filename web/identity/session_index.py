@@ -20,7 +20,6 @@ Functions (every ``db_session`` function owns its transaction and commits):
     session (only among ``user_id``'s when given); returns its id hash, or None when there is no such session.
 ``revoke_all_sessions(db_session, *, user_id, keep_session_id=None, client=ClientInfo()) -> int``: destroy
     all the user's sessions but the one with id ``keep_session_id``; returns how many.
-``purge_expired_sessions(db_session, *, now=None) -> int``: drop index rows whose session has expired.
 ``reset_context_in_sessions(db_session, *, states) -> int``: set the deal context of those users' live
     sessions to their new durable state (``web.deal_context.service.reset_contexts``), unless a session
     holds a newer one.
@@ -227,13 +226,6 @@ def revoke_all_sessions(
         _audit(db_session, user_id, "session.revoke_all", client or ClientInfo(), len(ids))
     db_session.commit()
     return len(ids)
-
-
-def purge_expired_sessions(db_session: Session, *, now: datetime | None = None) -> int:
-    """Delete index rows whose session has expired (the store drops or ignores the session itself)."""
-    result = db_session.execute(delete(UserSession).where(UserSession.expires_at <= (now or utcnow())))
-    db_session.commit()
-    return int(result.rowcount or 0)
 
 
 # --- Propagating changes into live sessions ------------------------------------------------------

@@ -1,33 +1,17 @@
-"""Database sessions outside requests, and per-dialect connection settings."""
+"""Retrying a dropped connection, and per-dialect connection settings."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask
-from sqlalchemy import Engine, event
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
 from web.extensions import db
 
 T = TypeVar("T")
-
-
-@contextmanager
-def session_scope(engine: Engine | None = None) -> Iterator[Session]:
-    """A unit of work for code outside requests (CLI, jobs): commit, or roll back on error; always close."""
-    session = Session(engine or db.engine, expire_on_commit=False)
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def retry_stale_connection(action: Callable[[], T]) -> T:
