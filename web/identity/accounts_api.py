@@ -12,9 +12,8 @@ from web.errors import APIError
 from web.extensions import db
 from web.identity import accounts
 from web.identity.models import Role, User
-from web.identity.session_index_api import current_session_id
 from web.platform.api_spec import api_operation
-from web.platform.http import client_info, signed_in_user
+from web.platform.http import client_info, current_session_id, signed_in_user
 from web.platform.schemas import AccountListOut, AccountOut, PasswordChangedOut, StrictModel, iso, parse_body
 
 bp = Blueprint("accounts_api", __name__, url_prefix="/api")

@@ -18,11 +18,10 @@ from web.deal_context.request import end_user_session, restore_into_session, sta
 from web.extensions import db
 from web.identity import accounts, auth, session_index
 from web.identity.models import Role
-from web.identity.session_index_api import current_session_id
+from web.identity.session_index import Revocation
 from web.platform.forms import ActionForm, LoginForm
-from web.platform.http import client_info, signed_in_user
+from web.platform.http import client_info, current_session_id, signed_in_user
 from web.platform.pages import bp, safe_next
-from web.platform.session_store.base import hash_session_id
 
 
 @dataclass(frozen=True)
@@ -74,13 +73,16 @@ def sessions() -> str:
 @login_required
 def revoke_session(public_id: str) -> Response:
     """Sign out one session; revoking this very one is signing out."""
-    revoked = session_index.revoke_session(
-        db.session, public_id=public_id, user_id=signed_in_user().id, client=client_info()
+    outcome = session_index.revoke_own_session(
+        db.session,
+        public_id=public_id,
+        user_id=signed_in_user().id,
+        current_session_id=current_session_id(),
+        client=client_info(),
     )
-    if revoked is None:
+    if outcome is Revocation.NOT_FOUND:
         abort(404, "That session is no longer signed in.")
-    sid = current_session_id()
-    if sid is not None and revoked == hash_session_id(sid):
+    if outcome is Revocation.THIS_SESSION:
         end_user_session()
         return redirect(url_for("pages.login"))
     flash("That session was signed out.", "success")
