@@ -11,6 +11,7 @@ from flask_login import current_user, login_user, logout_user
 
 from web.deal_context.service import DealContext, RestoreResult, current_deal, restore_context
 from web.deals.models import Deal
+from web.deals.schemas import deal_json
 from web.errors import APIError
 from web.extensions import db
 from web.identity import session_index
@@ -19,7 +20,6 @@ from web.identity.session_user import session_values, user_from_session
 from web.platform import metrics
 from web.platform.http import client_info
 from web.platform.models import utcnow
-from web.platform.schemas import deal_json
 from web.platform.session_store import DEAL_CONTEXT_KEY
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,10 @@ from web.deal_context.request import current_deal_json, end_user_session, restor
 from web.errors import APIError
 from web.extensions import db
 from web.identity import auth
+from web.identity.schemas import CsrfOut, LoginIn, MeOut, user_json
 from web.platform.api_spec import api_operation
 from web.platform.http import client_info, signed_in_user
-from web.platform.schemas import CsrfOut, LoginIn, MeOut, parse_body, user_json
+from web.platform.schemas import parse_body
 
 bp = Blueprint("auth_api", __name__, url_prefix="/api")
 

@@ -11,11 +11,10 @@ from web.deal_context.request import end_user_session
 from web.errors import APIError
 from web.extensions import db
 from web.identity import session_index
-from web.identity.models import UserSession
+from web.identity.schemas import RevokedOut, SessionListOut, session_json
 from web.identity.session_index import Revocation
 from web.platform.api_spec import api_operation
 from web.platform.http import client_info, current_session_id, signed_in_user
-from web.platform.schemas import RevokedOut, SessionListOut
 
 bp = Blueprint("sessions_api", __name__, url_prefix="/api/sessions")
 
@@ -24,17 +23,6 @@ bp = Blueprint("sessions_api", __name__, url_prefix="/api/sessions")
 @login_required
 def require_sign_in() -> None:
     """Every route here needs a signed-in user."""
-
-
-def session_json(row: UserSession, *, current: bool) -> dict[str, Any]:
-    return {
-        "id": row.public_id,
-        "created_at": row.created_at.isoformat(),
-        "last_seen_at": row.last_seen_at.isoformat(),
-        "ip": row.ip,
-        "user_agent": row.user_agent,
-        "current": current,
-    }
 
 
 @bp.get("")
