@@ -7,12 +7,14 @@ from flask_login import login_required
 from werkzeug.wrappers import Response
 
 from web.deal_context import service as context_service
+from web.deal_context.forms import SwitchDealForm
 from web.deal_context.header import page_header
 from web.deal_context.request import store_context
+from web.deals.forms import NoteForm
 from web.deals.read_models import deal_overview
 from web.extensions import db
 from web.platform import metrics
-from web.platform.forms import ActionForm, NoteForm, SwitchDealForm
+from web.platform.forms import ActionForm
 from web.platform.http import client_info, signed_in_user
 from web.platform.pages import bp, safe_next
 

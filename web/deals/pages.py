@@ -9,11 +9,12 @@ from werkzeug.wrappers import Response
 from web.deal_context.header import page_header
 from web.deals import notes as note_service
 from web.deals import service as deal_service
+from web.deals.forms import ROLE_CHOICES, DealForm, MemberForm, MemberRoleForm, NoteForm, person_choices
 from web.deals.models import MemberRole, Stage
 from web.deals.permissions import require_managed_deal
 from web.deals.read_models import deal_overview, managed_deal_ids, member_candidates
 from web.extensions import db
-from web.platform.forms import ROLE_CHOICES, ActionForm, DealForm, MemberForm, MemberRoleForm, NoteForm, person_choices
+from web.platform.forms import ActionForm
 from web.platform.http import client_info, signed_in_user
 from web.platform.pages import bp
 

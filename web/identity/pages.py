@@ -8,18 +8,16 @@ from functools import lru_cache
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from ua_parser import parse as parse_user_agent
 from werkzeug.wrappers import Response
-from wtforms import SelectField
-from wtforms.fields.choices import SelectChoice
 
 from web.deal_context.request import end_user_session, restore_into_session, start_user_session
 from web.extensions import db
 from web.identity import accounts, auth, session_index
+from web.identity.forms import ACCOUNT_ROLE_CHOICES, AccountActiveForm, AccountRoleForm, LoginForm
 from web.identity.models import Role
 from web.identity.session_index import Revocation
-from web.platform.forms import ActionForm, LoginForm
+from web.platform.forms import ActionForm
 from web.platform.http import client_info, current_session_id, signed_in_user
 from web.platform.pages import bp, safe_next
 
@@ -122,17 +120,6 @@ def logout() -> Response:
     if ActionForm().validate_on_submit():
         end_user_session()
     return redirect(url_for("pages.login"))
-
-
-ACCOUNT_ROLE_CHOICES = [SelectChoice(role.value, role.value.capitalize()) for role in Role]
-
-
-class AccountRoleForm(FlaskForm):
-    role = SelectField("Role", choices=ACCOUNT_ROLE_CHOICES, coerce=Role)
-
-
-class AccountActiveForm(FlaskForm):
-    active = SelectField("Active", choices=[SelectChoice("1", "Active"), SelectChoice("0", "Inactive")])
 
 
 @bp.get("/admin/users")
