@@ -47,7 +47,7 @@ JOBS: tuple[JobSpec, ...] = (
         id="audit_retention",
         run=purge_audit_trail,
         cron_setting="AUDIT_RETENTION_CRON",
-        description="Delete audit events older than AUDIT_RETENTION_DAYS, in batches",
+        description="Delete audit events older than AUDIT_RETENTION_DAYS (365), in batches",
     ),
 )
 
