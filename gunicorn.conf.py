@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 
+from web.config import log_format, scheduler_enabled
 from web.platform.logging_setup import gunicorn_logconfig
 
 # Workers must see the metrics directory before they import prometheus_client.
@@ -48,7 +49,7 @@ preload_app = False
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
-logconfig_dict = gunicorn_logconfig(os.environ.get("LOG_FORMAT", "json"))
+logconfig_dict = gunicorn_logconfig(log_format(os.environ))
 # With LOG_FORMAT=text this is the line (the request id is in the prefix); with JSON the formatter
 # picks the same atoms as fields.
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms'
@@ -71,7 +72,7 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
     app = worker.wsgi
     if isinstance(app, Flask):
         start_embedded_scheduler(app)
-    elif os.environ.get("SCHEDULER_ENABLED", "").lower() in {"1", "true", "yes", "on"}:
+    elif scheduler_enabled(os.environ):
         worker.log.warning("SCHEDULER_ENABLED is set but %r is not the Flask app; scheduler not started", app)
 
 

@@ -153,7 +153,7 @@ def test_retention_deletes_only_old_events_in_batches(app, demo):
     assert deleted == 7
     assert remaining == {f"test.recent{i}" for i in range(3)}
     with app.app_context():
-        assert purge_old_events(db.session, keep_days=365) == 0
+        assert purge_old_events(db.session, keep_days=365, batch_size=1000) == 0
         assert purge_old_events(db.session, keep_days=30, batch_size=1000) == 3
         db.session.remove()
     assert count_events(app) == 0

@@ -7,8 +7,7 @@ from datetime import timedelta
 import pytest
 
 from web import create_app
-from web.config import ConfigError, build_config, normalize_database_url
-from web.identity.throttle import DEFAULTS as THROTTLE_DEFAULTS
+from web.config import SIGNIN_LIMITS, ConfigError, build_config, normalize_database_url
 
 
 def test_production_refuses_to_start_without_secret_key():
@@ -67,10 +66,10 @@ def test_signin_limits_from_the_environment_reach_the_app(tmp_path, monkeypatch)
 def test_signin_limits_default_when_unset(tmp_path, monkeypatch):
     for name in ("SIGNIN_LIMIT_PER_ACCOUNT", "SIGNIN_LIMIT_PER_IP"):
         monkeypatch.delenv(name, raising=False)
-    assert "SIGNIN_LIMIT_PER_ACCOUNT" not in build_config(env={})
+    assert build_config(env={})["SIGNIN_LIMIT_PER_ACCOUNT"] == "10 per 15 minutes"
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'absent.db'}", "APP_ENV": "test"})
-    assert app.config["SIGNIN_LIMIT_PER_ACCOUNT"] == THROTTLE_DEFAULTS["SIGNIN_LIMIT_PER_ACCOUNT"]
-    assert app.config["SIGNIN_LIMIT_PER_IP"] == THROTTLE_DEFAULTS["SIGNIN_LIMIT_PER_IP"]
+    assert app.config["SIGNIN_LIMIT_PER_ACCOUNT"] == SIGNIN_LIMITS["SIGNIN_LIMIT_PER_ACCOUNT"] == "10 per 15 minutes"
+    assert app.config["SIGNIN_LIMIT_PER_IP"] == SIGNIN_LIMITS["SIGNIN_LIMIT_PER_IP"] == "50 per 15 minutes"
 
 
 def test_engine_options_per_dialect():

@@ -13,6 +13,7 @@ from flask import Flask
 from sqlalchemy import delete, insert, select, update
 
 from tests.conftest import POSTGRES_REDIS, POSTGRES_SQL, SQLITE_REDIS, SQLITE_SQL, StackSettings
+from web.config import build_config
 from web.deals.models import Deal, DealMember, MemberRole
 from web.extensions import db
 from web.identity.models import Role, User, UserSession
@@ -93,7 +94,7 @@ def test_four_schedulers_run_each_tick_once(app, stack_settings, lock_backend):
         time.sleep(0.2)  # long enough that the other schedulers find the lock held
         return 1
 
-    spec = JobSpec("tick_probe", slow_probe, "TICK_PROBE_CRON", "* * * * *", "test probe")
+    spec = JobSpec("tick_probe", slow_probe, "TICK_PROBE_CRON", "test probe")
     start = datetime.now(UTC) + timedelta(seconds=1)
     trigger = IntervalTrigger(seconds=2, start_date=start, end_date=start + timedelta(seconds=2.5))
 
@@ -117,7 +118,7 @@ def test_failing_job_is_recorded_and_the_next_tick_still_runs(app):
             raise RuntimeError("disk on fire")
         return 7
 
-    spec = JobSpec("flaky_probe", flaky, "FLAKY_CRON", "* * * * *", "test probe")
+    spec = JobSpec("flaky_probe", flaky, "FLAKY_CRON", "test probe")
     start = datetime.now(UTC) + timedelta(seconds=0.5)
     trigger = IntervalTrigger(seconds=1, start_date=start, end_date=start + timedelta(seconds=1.5))
 
@@ -135,7 +136,7 @@ def test_failing_job_is_recorded_and_the_next_tick_still_runs(app):
 @pytest.mark.parametrize(("stack", "lock_backend"), LOCK_CASES, indirect=["stack"])
 def test_a_held_lock_makes_the_run_skip(app, stack_settings, lock_backend):
     other = stack_settings.make_app(**lock_settings(stack_settings, lock_backend))
-    spec = JobSpec("lock_probe", lambda: 1, "LOCK_PROBE_CRON", "* * * * *", "test probe")
+    spec = JobSpec("lock_probe", lambda: 1, "LOCK_PROBE_CRON", "test probe")
     with other.app_context():
         held = make_lock(other, "lock_probe", 60)
         assert held.acquire()
@@ -151,7 +152,7 @@ def test_a_held_lock_makes_the_run_skip(app, stack_settings, lock_backend):
 @pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
 def test_run_history_keeps_the_newest_runs(stack_settings, app):
     trimmed = stack_settings.make_app(JOB_RUNS_KEPT=3)
-    spec = JobSpec("history_probe", lambda: 0, "HISTORY_CRON", "* * * * *", "test probe")
+    spec = JobSpec("history_probe", lambda: 0, "HISTORY_CRON", "test probe")
     for _ in range(5):
         assert run_job(trimmed, spec).status == "success"
     runs = job_runs(app, "history_probe")
@@ -192,8 +193,9 @@ def test_latest_fire_time_is_the_tick_a_late_run_belongs_to():
 
 
 def test_every_registered_job_has_a_valid_default_schedule():
+    defaults = build_config(env={})
     for spec in JOBS:
-        parse_crontab(spec.default_cron)
+        parse_crontab(defaults[spec.cron_setting])
         assert get_job(spec.id) is spec
 
 

@@ -7,8 +7,7 @@ import re
 import pytest
 
 from tests.conftest import POSTGRES_REDIS, SQLITE_SQL, ApiClient
-from web.config import build_config
-from web.platform.security import csrf_signing_keys
+from web.config import build_config, csrf_signing_keys
 
 OLD_KEY = "old-secret-key-for-rotation-test"
 NEW_KEY = "new-secret-key-for-rotation-test"

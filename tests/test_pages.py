@@ -10,7 +10,7 @@ from flask import Flask
 from tests.helpers import last_deal_id
 from tests.page_support import ONE_STACK, form_token, signed_in, submit
 from web.errors import error_response
-from web.platform.pages import render_sessionless_error, safe_next
+from web.platform.pages import safe_next
 
 # --- Sign-in and the next redirect ----------------------------------------------------------
 
@@ -231,16 +231,3 @@ def test_unexpected_error_renders_the_500_page(app: Flask, browser, demo):
     assert response.status_code == 500
     assert "Something went wrong" in response.text
     assert "boom" not in response.text
-
-
-@ONE_STACK
-def test_error_page_can_render_without_touching_the_session(app: Flask):
-    """For a 503 when the session store is down: the layout, but no user, switcher or flashed messages."""
-    from flask.globals import request_ctx
-
-    with app.test_request_context("/deals"):
-        html = render_sessionless_error(503, "The session store cannot be reached.")
-        assert not request_ctx._session.accessed  # the flask.session proxy would itself mark it accessed
-    assert "Temporarily unavailable" in html
-    assert 'href="/static/app.css"' in html
-    assert "Sign out" not in html

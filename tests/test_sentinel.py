@@ -240,8 +240,7 @@ def test_primary_loss_gives_only_503s_then_service_resumes_with_every_selection(
 
 
 def test_sentinel_settings_come_from_the_environment():
-    from web.config import ConfigError, build_config
-    from web.platform.redis_client import redis_url_options
+    from web.config import ConfigError, build_config, redis_url_options
 
     config = build_config(env={"REDIS_SENTINELS": "10.0.0.1:26379, 10.0.0.2:26379", "REDIS_SENTINEL_SERVICE": "dd"})
     assert config["REDIS_SENTINELS"] == ["10.0.0.1:26379", "10.0.0.2:26379"]

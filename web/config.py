@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from limits import parse_many
 
@@ -14,8 +15,12 @@ INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 DEFAULT_SQLITE_URL = f"sqlite:///{INSTANCE_DIR / 'dealdesk.db'}"
 ENVIRONMENTS = ("development", "test", "production")
 SESSION_BACKENDS = ("sqlalchemy", "redis")
-# Flask-Limiter limit strings; unset, the defaults in web.accounts.throttle.DEFAULTS apply.
-SIGNIN_LIMITS = ("SIGNIN_LIMIT_PER_ACCOUNT", "SIGNIN_LIMIT_PER_IP")
+# Flask-Limiter limit strings for the sign-in throttle (web.identity.throttle), with their defaults.
+SIGNIN_LIMITS = {
+    "SIGNIN_LIMIT_PER_ACCOUNT": "10 per 15 minutes",
+    "SIGNIN_LIMIT_PER_IP": "50 per 15 minutes",
+}
+LOG_FORMATS = ("json", "text")
 
 
 class ConfigError(RuntimeError):
@@ -32,6 +37,18 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg2://" + url[len(prefix) :]
     return url
+
+
+def redis_url_options(url: str) -> dict[str, Any]:
+    """The database number, user name and password of a ``redis://`` URL (Sentinel mode reads them from REDIS_URL)."""
+    parts = urlsplit(url)
+    path = parts.path.strip("/")
+    options: dict[str, Any] = {"db": int(path) if path.isdigit() else 0}
+    if parts.username:
+        options["username"] = unquote(parts.username)
+    if parts.password:
+        options["password"] = unquote(parts.password)
+    return options
 
 
 def _flag(value: str | None, default: bool) -> bool:
@@ -108,11 +125,12 @@ def security_config_from_env(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def signin_limits_from_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The sign-in throttle's limits that the environment sets, checked the way Flask-Limiter will parse them."""
+    """The sign-in throttle's limits, from the environment or by default, checked as Flask-Limiter parses them."""
     found: dict[str, str] = {}
-    for name in SIGNIN_LIMITS:
+    for name, default in SIGNIN_LIMITS.items():
         raw = (env.get(name) or "").strip()
         if not raw:
+            found[name] = default
             continue
         try:
             parse_many(raw)
@@ -129,17 +147,27 @@ def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
     return int(value)
 
 
+def scheduler_enabled(env: Mapping[str, str]) -> bool:
+    """``SCHEDULER_ENABLED``; off by default: exactly one place should decide to run the scheduler
+    (gunicorn, which reads this too, or ``scheduler run``)."""
+    return _flag(env.get("SCHEDULER_ENABLED"), False)
+
+
+def log_format(env: Mapping[str, str]) -> str:
+    """``LOG_FORMAT``: ``json`` (the default) or ``text``; gunicorn.conf.py reads it for its own loggers too."""
+    value = env.get("LOG_FORMAT", "json")
+    if value not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT must be json or text, got {value!r}")
+    return value
+
+
 def operations_config_from_env(env: Mapping[str, str]) -> dict[str, Any]:
     """Scheduler, job locks, health check, logging and version (docs/DEPLOYMENT.md, docs/QUICKREF.md)."""
     lock_backend = env.get("JOB_LOCK_BACKEND", "auto")
     if lock_backend not in ("auto", "postgresql", "redis", "database"):
         raise ConfigError(f"JOB_LOCK_BACKEND must be auto, postgresql, redis or database, got {lock_backend!r}")
-    log_format = env.get("LOG_FORMAT", "json")
-    if log_format not in ("json", "text"):
-        raise ConfigError(f"LOG_FORMAT must be json or text, got {log_format!r}")
     return {
-        # Off by default: exactly one place should decide to run the scheduler (gunicorn or `scheduler run`).
-        "SCHEDULER_ENABLED": _flag(env.get("SCHEDULER_ENABLED"), False),
+        "SCHEDULER_ENABLED": scheduler_enabled(env),
         "SCHEDULER_TIMEZONE": env.get("SCHEDULER_TIMEZONE", "UTC"),
         "SCHEDULER_MISFIRE_GRACE_SECONDS": _whole_number(env, "SCHEDULER_MISFIRE_GRACE_SECONDS", 300),
         # Crontab syntax, five fields; days of the week as in crontab (0 or 7 = Sunday) or by name.
@@ -153,7 +181,7 @@ def operations_config_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         "JOB_LOCK_KEY_PREFIX": env.get("JOB_LOCK_KEY_PREFIX", "dealdesk:joblock:"),
         "HEALTH_DB_TIMEOUT_SECONDS": _positive_number(env, "HEALTH_DB_TIMEOUT_SECONDS", 1.0),
         "HEALTH_SLOW_STORE_MS": _positive_number(env, "HEALTH_SLOW_STORE_MS", 250),
-        "LOG_FORMAT": log_format,
+        "LOG_FORMAT": log_format(env),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
         "APP_VERSION": env.get("APP_VERSION", "0.1.0"),
     }
@@ -170,6 +198,9 @@ BASE_CONFIG: dict[str, Any] = {
     "WTF_CSRF_HEADERS": ["X-CSRFToken"],
     # The token lives as long as the server-side session it is bound to.
     "WTF_CSRF_TIME_LIMIT": None,
+    "RATELIMIT_HEADERS_ENABLED": True,
+    # A sign-in throttle that cannot reach its storage lets sign-in through rather than failing it.
+    "RATELIMIT_SWALLOW_ERRORS": True,
 }
 
 DEVELOPMENT_SECRET_KEY = "dev-only-insecure-secret-key"
@@ -187,7 +218,60 @@ def build_config(overrides: Mapping[str, Any] | None = None, env: Mapping[str, s
         **engine_options(config["SQLALCHEMY_DATABASE_URI"]),
         **config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
     }
+    # Derived from the settings above once overrides are in; an explicit value is kept.
+    for key, value in throttle_storage_config(config).items():
+        config.setdefault(key, value)
+    config.update(csrf_key_config(config))
     return config
+
+
+def csrf_signing_keys(config: Mapping[str, Any]) -> list[str] | None:
+    """Keys for Flask-WTF's CSRF serializer: oldest first, the current ``SECRET_KEY`` last.
+
+    Flask-WTF 1.3 signs and checks tokens with one key and ignores
+    ``SECRET_KEY_FALLBACKS`` (pallets-eco/flask-wtf issue 675). itsdangerous takes a
+    list of keys, signs with the last and accepts any, so the list is handed to it
+    as ``WTF_CSRF_SECRET_KEY``. None when there is nothing to rotate from.
+    """
+    fallbacks = [key for key in config.get("SECRET_KEY_FALLBACKS") or [] if key]
+    if not fallbacks:
+        return None
+    return [*reversed(fallbacks), config["SECRET_KEY"]]
+
+
+def csrf_key_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Let CSRF tokens signed with a previous ``SECRET_KEY`` keep working after a rotation (docs/SECURITY.md).
+
+    The session cookie holds only a random server-side session id (not signed), so
+    signed-in browsers are unaffected by the key; the CSRF tokens they hold are signed.
+    """
+    if isinstance(config.get("SECRET_KEY_FALLBACKS"), str):
+        # Flask would extend its key list with the string's characters.
+        raise TypeError("SECRET_KEY_FALLBACKS must be a list of keys, not a string")
+    keys = csrf_signing_keys(config)
+    # An explicit WTF_CSRF_SECRET_KEY is left alone; an empty one means "use SECRET_KEY" to Flask-WTF.
+    return {"WTF_CSRF_SECRET_KEY": keys} if keys and not config.get("WTF_CSRF_SECRET_KEY") else {}
+
+
+def throttle_storage_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Where the sign-in throttle counts: Redis when the sessions are in Redis (with the same short
+    timeouts, shared by every instance), process memory otherwise."""
+    if config["SESSION_BACKEND"] != "redis":
+        return {"RATELIMIT_STORAGE_URI": "memory://"}
+    timeout = float(config["REDIS_SOCKET_TIMEOUT"])
+    timeouts = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    if not config.get("REDIS_SENTINELS"):
+        return {"RATELIMIT_STORAGE_URI": config["REDIS_URL"], "RATELIMIT_STORAGE_OPTIONS": timeouts}
+    # The same counters through Sentinel discovery (limits' ``redis+sentinel://``), on the primary only.
+    return {
+        "RATELIMIT_STORAGE_URI": f"redis+sentinel://{','.join(config['REDIS_SENTINELS'])}/{config['REDIS_SENTINEL_SERVICE']}",
+        "RATELIMIT_STORAGE_OPTIONS": {
+            **timeouts,
+            **redis_url_options(config["REDIS_URL"]),
+            "sentinel_kwargs": timeouts,
+            "use_replicas": False,  # a replica may lag: count on the primary
+        },
+    }
 
 
 def engine_options(url: str) -> dict[str, Any]:

@@ -73,8 +73,6 @@ def record_deal_event(
 CURSOR_PATTERN = r"^[0-9]{1,20}-[0-9]{1,19}$"
 _CURSOR = re.compile(CURSOR_PATTERN)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-DEFAULT_RETENTION_DAYS = 365
-PURGE_BATCH_SIZE = 1000
 # Bounds one purge run; the next run carries on where this one stopped.
 PURGE_MAX_BATCHES = 1000
 
@@ -155,8 +153,8 @@ def list_events(db_session: Session, *, where: AuditFilter, limit: int) -> Audit
 def purge_old_events(
     db_session: Session,
     *,
-    keep_days: float = DEFAULT_RETENTION_DAYS,
-    batch_size: int = PURGE_BATCH_SIZE,
+    keep_days: float,
+    batch_size: int,
     now: datetime | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> int:

@@ -6,11 +6,13 @@ from flask import flash, redirect, render_template
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from web.deal_context.forms import SwitchDealForm
 from web.deal_context.header import page_header
 from web.deal_context.request import clear_current_deal, select_current_deal
+from web.deals.forms import NoteForm
 from web.deals.read_models import deal_overview
 from web.extensions import db
-from web.platform.forms import ActionForm, NoteForm, SwitchDealForm
+from web.platform.forms import ActionForm
 from web.platform.http import signed_in_user
 from web.platform.pages import bp, safe_next
 

@@ -18,11 +18,11 @@ from flask_login import current_user
 from web.deal_context.service import RestoreResult, clear_deal, current_deal, restore_context, select_deal
 from web.deal_context.state import DealContext
 from web.deals.models import Deal
+from web.deals.schemas import deal_json
 from web.extensions import db
 from web.identity.session_user import SessionUser
 from web.platform import metrics
 from web.platform.http import client_info
-from web.platform.schemas import deal_json
 from web.platform.session_store import MergingSessionInterface
 
 log = logging.getLogger(__name__)

@@ -10,11 +10,7 @@ from flask_login import login_required
 from web.deal_context import request as deal_context
 from web.deals import service as deal_service
 from web.deals.permissions import require_visible_deal
-from web.errors import APIError
-from web.extensions import db
-from web.platform.api_spec import api_operation
-from web.platform.http import client_info, signed_in_user
-from web.platform.schemas import (
+from web.deals.schemas import (
     CurrentDealOut,
     DealCreateIn,
     DealListOut,
@@ -23,12 +19,14 @@ from web.platform.schemas import (
     MemberIn,
     MemberListOut,
     MemberOut,
-    PageIn,
     deal_json,
     member_json,
-    parse_body,
-    parse_query,
 )
+from web.errors import APIError
+from web.extensions import db
+from web.platform.api_spec import api_operation
+from web.platform.http import client_info, signed_in_user
+from web.platform.schemas import PageIn, parse_body, parse_query
 
 bp = Blueprint("deals_api", __name__, url_prefix="/api/deals")
 

@@ -8,31 +8,13 @@ from flask import Blueprint
 from flask_login import login_required
 
 from web.deals import notes as note_service
-from web.deals.notes import NOTE_MAX_LENGTH, NoteView
+from web.deals.schemas import NoteIn, NoteListOut, NoteOut, note_json
 from web.extensions import db
 from web.platform.api_spec import api_operation
 from web.platform.http import client_info, signed_in_user
-from web.platform.schemas import NoteListOut, NoteOut, PageIn, StrictModel, iso, parse_body, parse_query, stripped_text
+from web.platform.schemas import PageIn, parse_body, parse_query
 
 bp = Blueprint("notes_api", __name__, url_prefix="/api/deals")
-
-
-NoteBody = stripped_text(NOTE_MAX_LENGTH)
-
-
-class NoteIn(StrictModel):
-    body: NoteBody
-
-
-def note_json(note: NoteView) -> dict[str, Any]:
-    author = {"id": note.author_id, "email": note.author_email} if note.author_id is not None else None
-    return {
-        "id": note.id,
-        "deal_id": note.deal_id,
-        "body": note.body,
-        "author": author,
-        "created_at": iso(note.created_at),
-    }
 
 
 @bp.before_request

@@ -9,11 +9,12 @@ from werkzeug.wrappers import Response
 from web.deal_context.header import page_header
 from web.deals import notes as note_service
 from web.deals import service as deal_service
+from web.deals.forms import ROLE_CHOICES, DealForm, MemberForm, MemberRoleForm, NoteForm, person_choices
 from web.deals.models import MemberRole, Stage
 from web.deals.permissions import require_managed_deal
-from web.deals.read_models import deal_overview, managed_deal_ids, member_candidates, search_visible_deals
+from web.deals.read_models import deal_overview, managed_deal_ids, member_candidates
 from web.extensions import db
-from web.platform.forms import ROLE_CHOICES, ActionForm, DealForm, MemberForm, MemberRoleForm, NoteForm, person_choices
+from web.platform.forms import ActionForm
 from web.platform.http import client_info, signed_in_user
 from web.platform.pages import bp
 
@@ -31,7 +32,9 @@ def deal_list() -> Page:
 def _render_list(form: DealForm, status: int = 200) -> Page:
     query = request.args.get("q", "")[:SEARCH_MAX_LENGTH]
     user_id = signed_in_user().id
-    deals, total = search_visible_deals(db.session, user_id=user_id, name_contains=query, limit=DEALS_PER_PAGE)
+    deals, total = deal_service.list_visible_deals(
+        db.session, user_id=user_id, name_contains=query, limit=DEALS_PER_PAGE, offset=0
+    )
     managed = managed_deal_ids(db.session, user_id=user_id, deal_ids=[deal.id for deal in deals])
     page = render_template(
         "deals.html", deals=deals, total=total, query=query, managed=managed, form=form, action=ActionForm()

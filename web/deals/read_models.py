@@ -19,7 +19,6 @@ from web.deals.permissions import (
     can_manage_deal,
     managed_deals_clause,
     require_visible_deal,
-    visible_deals_clause,
 )
 from web.deals.service import list_members
 from web.identity.models import User
@@ -43,25 +42,6 @@ class DealOverview:
     note_total: int
     can_change: bool
     can_manage: bool
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def search_visible_deals(
-    db_session: Session, *, user_id: int, name_contains: str = "", limit: int = 50, offset: int = 0
-) -> tuple[list[Deal], int]:
-    """Visible deals whose name contains the text (any case), most recently changed first, and their total."""
-    condition = visible_deals_clause(user_id)
-    needle = name_contains.strip()
-    if needle:
-        condition = condition & Deal.name.ilike(f"%{_escape_like(needle)}%", escape="\\")
-    total = db_session.scalar(select(func.count()).select_from(Deal).where(condition)) or 0
-    deals = db_session.scalars(
-        select(Deal).where(condition).order_by(Deal.updated_at.desc(), Deal.id.desc()).limit(limit).offset(offset)
-    ).all()
-    return list(deals), total
 
 
 def managed_deal_ids(db_session: Session, *, user_id: int, deal_ids: Iterable[int]) -> set[int]:

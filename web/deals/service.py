@@ -23,12 +23,25 @@ from web.identity.models import User
 from web.platform.models import utcnow
 
 
-def list_visible_deals(db_session: Session, *, user_id: int, limit: int, offset: int) -> tuple[list[Deal], int]:
-    """A page of the deals the user may see, most recently changed first, and the total count."""
-    visible = visible_deals_clause(user_id)
-    total = db_session.scalar(select(func.count()).select_from(Deal).where(visible)) or 0
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def list_visible_deals(
+    db_session: Session, *, user_id: int, limit: int, offset: int, name_contains: str = ""
+) -> tuple[list[Deal], int]:
+    """A page of the deals the user may see, most recently changed first, and their total.
+
+    With ``name_contains``, only deals whose name contains that text (any case). The
+    JSON API, the /deals page and the page header's switcher all list deals this way.
+    """
+    condition = visible_deals_clause(user_id)
+    needle = name_contains.strip()
+    if needle:
+        condition = condition & Deal.name.ilike(f"%{_escape_like(needle)}%", escape="\\")
+    total = db_session.scalar(select(func.count()).select_from(Deal).where(condition)) or 0
     deals = db_session.scalars(
-        select(Deal).where(visible).order_by(Deal.updated_at.desc(), Deal.id.desc()).limit(limit).offset(offset)
+        select(Deal).where(condition).order_by(Deal.updated_at.desc(), Deal.id.desc()).limit(limit).offset(offset)
     ).all()
     return list(deals), total
 

@@ -2,50 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from flask import Blueprint
 from flask_login import login_required
-from pydantic import Field, StrictBool, StringConstraints
 
 from web.errors import APIError
 from web.extensions import db
 from web.identity import accounts
-from web.identity.models import Role, User
-from web.identity.session_index_api import current_session_id
+from web.identity.schemas import (
+    AccountListOut,
+    AccountOut,
+    PasswordChangedOut,
+    PasswordChangeIn,
+    UserUpdateIn,
+    account_json,
+)
 from web.platform.api_spec import api_operation
-from web.platform.http import client_info, signed_in_user
-from web.platform.schemas import AccountListOut, AccountOut, PasswordChangedOut, StrictModel, iso, parse_body
+from web.platform.http import client_info, current_session_id, signed_in_user
+from web.platform.schemas import parse_body
 
 bp = Blueprint("accounts_api", __name__, url_prefix="/api")
-
-Password = Annotated[str, StringConstraints(min_length=1, max_length=accounts.MAX_PASSWORD_LENGTH)]
-
-
-class UserUpdateIn(StrictModel):
-    role: Role | None = None
-    is_active: StrictBool | None = None
-
-
-class PasswordChangeIn(StrictModel):
-    current_password: Password
-    new_password: Annotated[str, Field(max_length=accounts.MAX_PASSWORD_LENGTH)]
 
 
 @bp.before_request
 @login_required
 def require_sign_in() -> None:
     """Every route here needs a signed-in user."""
-
-
-def account_json(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "email": user.email,
-        "role": user.role.value,
-        "is_active": user.is_active,
-        "created_at": iso(user.created_at),
-    }
 
 
 @bp.get("/users")

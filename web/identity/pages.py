@@ -8,21 +8,18 @@ from functools import lru_cache
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from ua_parser import parse as parse_user_agent
 from werkzeug.wrappers import Response
-from wtforms import SelectField
-from wtforms.fields.choices import SelectChoice
 
 from web.extensions import db
 from web.identity import accounts, session_index
+from web.identity.forms import ACCOUNT_ROLE_CHOICES, AccountActiveForm, AccountRoleForm, LoginForm
 from web.identity.models import Role
-from web.identity.session_index_api import current_session_id
+from web.identity.session_index import Revocation
 from web.identity.sign_in import end_user_session, sign_in
-from web.platform.forms import ActionForm, LoginForm
-from web.platform.http import client_info, signed_in_user
+from web.platform.forms import ActionForm
+from web.platform.http import client_info, current_session_id, signed_in_user
 from web.platform.pages import bp, safe_next
-from web.platform.session_store.base import hash_session_id
 
 
 @dataclass(frozen=True)
@@ -74,13 +71,16 @@ def sessions() -> str:
 @login_required
 def revoke_session(public_id: str) -> Response:
     """Sign out one session; revoking this very one is signing out."""
-    revoked = session_index.revoke_session(
-        db.session, public_id=public_id, user_id=signed_in_user().id, client=client_info()
+    outcome = session_index.revoke_own_session(
+        db.session,
+        public_id=public_id,
+        user_id=signed_in_user().id,
+        current_session_id=current_session_id(),
+        client=client_info(),
     )
-    if revoked is None:
+    if outcome is Revocation.NOT_FOUND:
         abort(404, "That session is no longer signed in.")
-    sid = current_session_id()
-    if sid is not None and revoked == hash_session_id(sid):
+    if outcome is Revocation.THIS_SESSION:
         end_user_session()
         return redirect(url_for("pages.login"))
     flash("That session was signed out.", "success")
@@ -115,17 +115,6 @@ def logout() -> Response:
     if ActionForm().validate_on_submit():
         end_user_session()
     return redirect(url_for("pages.login"))
-
-
-ACCOUNT_ROLE_CHOICES = [SelectChoice(role.value, role.value.capitalize()) for role in Role]
-
-
-class AccountRoleForm(FlaskForm):
-    role = SelectField("Role", choices=ACCOUNT_ROLE_CHOICES, coerce=Role)
-
-
-class AccountActiveForm(FlaskForm):
-    active = SelectField("Active", choices=[SelectChoice("1", "Active"), SelectChoice("0", "Inactive")])
 
 
 @bp.get("/admin/users")

@@ -18,9 +18,10 @@ Functions (every ``db_session`` function owns its transaction and commits):
     whose session the store no longer holds are left out and deleted.
 ``revoke_session(db_session, *, public_id, user_id=None, client=ClientInfo()) -> str | None``: destroy one
     session (only among ``user_id``'s when given); returns its id hash, or None when there is no such session.
+``revoke_own_session(db_session, *, public_id, user_id, current_session_id, client) -> Revocation``: a user
+    revokes one of their sessions; says whether it was the requesting one (which means signing out).
 ``revoke_all_sessions(db_session, *, user_id, keep_session_id=None, client=ClientInfo()) -> int``: destroy
     all the user's sessions but the one with id ``keep_session_id``; returns how many.
-``purge_expired_sessions(db_session, *, now=None) -> int``: drop index rows whose session has expired.
 ``reset_context_in_sessions(db_session, *, states) -> int``: set the deal context of those users' live
     sessions to their new durable state (``web.deal_context.service.reset_contexts``), unless a session
     holds a newer one (the rewrite is ``web.deal_context.state.reset_to_state``).
@@ -38,6 +39,7 @@ import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from flask import current_app
@@ -209,6 +211,27 @@ def revoke_session(
     return sid_hash
 
 
+class Revocation(Enum):
+    """What a user's revoking one of their own sessions came to."""
+
+    NOT_FOUND = "not_found"
+    OTHER_SESSION = "other_session"
+    # The session making the request: revoking it is signing out, so the caller ends it now.
+    THIS_SESSION = "this_session"
+
+
+def revoke_own_session(
+    db_session: Session, *, public_id: str, user_id: int, current_session_id: str | None, client: ClientInfo
+) -> Revocation:
+    """The API's and the settings page's "sign out that session": only among ``user_id``'s own sessions."""
+    revoked = revoke_session(db_session, public_id=public_id, user_id=user_id, client=client)
+    if revoked is None:
+        return Revocation.NOT_FOUND
+    if current_session_id is not None and revoked == hash_session_id(current_session_id):
+        return Revocation.THIS_SESSION
+    return Revocation.OTHER_SESSION
+
+
 def revoke_all_sessions(
     db_session: Session, *, user_id: int, keep_session_id: str | None = None, client: ClientInfo | None = None
 ) -> int:
@@ -222,13 +245,6 @@ def revoke_all_sessions(
         _audit(db_session, user_id, "session.revoke_all", client or ClientInfo(), len(ids))
     db_session.commit()
     return len(ids)
-
-
-def purge_expired_sessions(db_session: Session, *, now: datetime | None = None) -> int:
-    """Delete index rows whose session has expired (the store drops or ignores the session itself)."""
-    result = db_session.execute(delete(UserSession).where(UserSession.expires_at <= (now or utcnow())))
-    db_session.commit()
-    return int(result.rowcount or 0)
 
 
 # --- Propagating changes into live sessions ------------------------------------------------------

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, session
+from flask import Blueprint, Response
 from flask_login import login_required
 
 from web.errors import APIError
 from web.extensions import db
 from web.identity import session_index
-from web.identity.models import UserSession
+from web.identity.schemas import RevokedOut, SessionListOut, session_json
+from web.identity.session_index import Revocation
 from web.identity.sign_in import end_user_session
 from web.platform.api_spec import api_operation
-from web.platform.http import client_info, signed_in_user
-from web.platform.schemas import RevokedOut, SessionListOut
-from web.platform.session_store.base import hash_session_id
+from web.platform.http import client_info, current_session_id, signed_in_user
 
 bp = Blueprint("sessions_api", __name__, url_prefix="/api/sessions")
 
@@ -24,21 +23,6 @@ bp = Blueprint("sessions_api", __name__, url_prefix="/api/sessions")
 @login_required
 def require_sign_in() -> None:
     """Every route here needs a signed-in user."""
-
-
-def current_session_id() -> str | None:
-    return None if getattr(session, "is_new", True) else session.sid  # type: ignore[attr-defined]
-
-
-def session_json(row: UserSession, *, current: bool) -> dict[str, Any]:
-    return {
-        "id": row.public_id,
-        "created_at": row.created_at.isoformat(),
-        "last_seen_at": row.last_seen_at.isoformat(),
-        "ip": row.ip,
-        "user_agent": row.user_agent,
-        "current": current,
-    }
 
 
 @bp.get("")
@@ -52,14 +36,17 @@ def list_sessions() -> dict[str, Any]:
 @bp.delete("/<string(maxlength=32):public_id>")
 @api_operation("Sign out one of one's sessions (this one included)", responses={204: None})
 def revoke_session(public_id: str) -> Response:
-    revoked = session_index.revoke_session(
-        db.session, public_id=public_id, user_id=signed_in_user().id, client=client_info()
+    outcome = session_index.revoke_own_session(
+        db.session,
+        public_id=public_id,
+        user_id=signed_in_user().id,
+        current_session_id=current_session_id(),
+        client=client_info(),
     )
-    if revoked is None:
+    if outcome is Revocation.NOT_FOUND:
         raise APIError(404, "not_found", "Session not found.")
-    sid = current_session_id()
-    if sid is not None and revoked == hash_session_id(sid):
-        end_user_session()  # revoking this very session is signing out: clear the cookie now
+    if outcome is Revocation.THIS_SESSION:
+        end_user_session()  # clear the cookie now
     return Response(status=204)
 
 

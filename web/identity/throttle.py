@@ -9,25 +9,15 @@ sessions do (shared by every instance), in process memory otherwise.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Flask, current_app, request
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from web.extensions import limiter
-from web.platform.redis_client import redis_url_options
 
 # Endpoints that check a password (the JSON API and the HTML form).
 SIGNIN_ENDPOINTS = ("auth_api.login", "pages.login")
-DEFAULTS: dict[str, Any] = {
-    "SIGNIN_LIMIT_PER_ACCOUNT": "10 per 15 minutes",
-    "SIGNIN_LIMIT_PER_IP": "50 per 15 minutes",
-    "RATELIMIT_HEADERS_ENABLED": True,
-    # A throttle that cannot reach its storage lets sign-in through rather than failing it.
-    "RATELIMIT_SWALLOW_ERRORS": True,
-}
 
 
 def _namespace() -> str:
@@ -65,37 +55,11 @@ ACCOUNT_LIMIT = limiter.limit(
 IP_LIMIT = limiter.limit(per_ip_limit, key_func=ip_key, methods=["POST"], deduct_when=sign_in_failed, scope="ip")
 
 
-def storage_config(config: dict[str, Any] | Any) -> dict[str, Any]:
-    """Redis when the sessions are in Redis (with the same short timeouts), memory otherwise."""
-    if config["SESSION_BACKEND"] == "redis":
-        timeout = float(config["REDIS_SOCKET_TIMEOUT"])
-        if config.get("REDIS_SENTINELS"):
-            return sentinel_storage_config(config, timeout)
-        return {
-            "RATELIMIT_STORAGE_URI": config["REDIS_URL"],
-            "RATELIMIT_STORAGE_OPTIONS": {"socket_timeout": timeout, "socket_connect_timeout": timeout},
-        }
-    return {"RATELIMIT_STORAGE_URI": "memory://"}
-
-
-def sentinel_storage_config(config: dict[str, Any] | Any, timeout: float) -> dict[str, Any]:
-    """The same counters through Sentinel discovery (limits' ``redis+sentinel://``), primary only."""
-    timeouts = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
-    return {
-        "RATELIMIT_STORAGE_URI": f"redis+sentinel://{','.join(config['REDIS_SENTINELS'])}/{config['REDIS_SENTINEL_SERVICE']}",
-        "RATELIMIT_STORAGE_OPTIONS": {
-            **timeouts,
-            **redis_url_options(config["REDIS_URL"]),
-            "sentinel_kwargs": timeouts,
-            "use_replicas": False,  # a replica may lag: count on the primary
-        },
-    }
-
-
 def init_signin_throttle(app: Flask) -> None:
-    """Bind the limiter and throttle the sign-in endpoints (call after the blueprints are registered)."""
-    for key, value in {**DEFAULTS, **storage_config(app.config)}.items():
-        app.config.setdefault(key, value)
+    """Bind the limiter and throttle the sign-in endpoints (call after the blueprints are registered).
+
+    The limits and the counters' storage are settings: ``web.config`` builds them.
+    """
     limiter.init_app(app)
     _check_sign_in_only(app)
     for endpoint in SIGNIN_ENDPOINTS:

@@ -20,9 +20,6 @@ from web.identity.models import User, UserSession
 from web.platform.models import utcnow
 from web.platform.session_store.models import SessionRecord
 
-DEFAULT_BATCH_SIZE = 5000
-DEFAULT_USERS_PER_UPDATE = 2000
-
 
 def _delete_in_batches(
     engine: Engine,
@@ -55,7 +52,7 @@ def cleanup_expired_sessions(
     backend, since rows from an earlier SQL deployment would otherwise stay forever.
     """
     cutoff = now or utcnow()
-    size = int(batch_size or current_app.config.get("SESSION_CLEANUP_BATCH_SIZE", DEFAULT_BATCH_SIZE))
+    size = int(batch_size or current_app.config["SESSION_CLEANUP_BATCH_SIZE"])
     engine = db.engine
     sessions = _delete_in_batches(
         engine, SessionRecord, SessionRecord.expiry <= cutoff, batch_size=size, progress=progress, done_before=0
@@ -77,13 +74,13 @@ def clear_stale_deals(*, batch_size: int | None = None, progress: Callable[[int]
 
     A set-based UPDATE with the same visibility rule as every other path
     (``visible_deals_clause``), run over consecutive ranges of ``batch_size`` user ids
-    (``STALE_DEAL_CLEANUP_BATCH_SIZE``, 2000), each in its own short transaction. As
+    (``STALE_DEAL_CLEANUP_BATCH_SIZE``), each in its own short transaction. As
     one statement over a million users it held 100,000 row locks for 25.7 s
     (docs/PERFORMANCE.md); in ranges of 2000 users the longest statement took 0.03 s.
     The context version goes up so sessions holding the stale deal converge on the
     cleared one.
     """
-    size = int(batch_size or current_app.config.get("STALE_DEAL_CLEANUP_BATCH_SIZE", DEFAULT_USERS_PER_UPDATE))
+    size = int(batch_size or current_app.config["STALE_DEAL_CLEANUP_BATCH_SIZE"])
     still_visible = exists().where(Deal.id == User.last_deal_id, visible_deals_clause(User.id)).correlate_except(Deal)
     stale = and_(User.last_deal_id.is_not(None), ~still_visible)
     engine, cleared, after = db.engine, 0, 0

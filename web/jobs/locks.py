@@ -126,7 +126,7 @@ class RowLock:
 
 def lock_backend(app: Flask) -> str:
     """The lock backend this app uses, resolving ``auto``."""
-    choice = app.config.get("JOB_LOCK_BACKEND", "auto")
+    choice = app.config["JOB_LOCK_BACKEND"]
     if choice != "auto":
         return str(choice)
     if db.engine.dialect.name == "postgresql":
@@ -151,7 +151,7 @@ def make_lock(app: Flask, name: str, ttl_seconds: int) -> ClusterLock:
     if backend == "postgresql":
         return AdvisoryLock(db.engine, name)
     if backend == "redis":
-        key = f"{app.config.get('JOB_LOCK_KEY_PREFIX', 'dealdesk:joblock:')}{name}"
+        key = f"{app.config['JOB_LOCK_KEY_PREFIX']}{name}"
         return RedisLock(job_lock_redis(app), key, ttl_seconds)
     if backend == "database":
         return RowLock(db.engine, name, ttl_seconds)

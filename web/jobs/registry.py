@@ -2,8 +2,8 @@
 
 Adding a job is one entry in ``JOBS``: a stable id (it names the lock, the
 ``job_runs`` rows and the metrics labels, so never rename one), the plain
-function that does the work, the config key of its cron expression and the
-default expression.
+function that does the work and the config key of its cron expression (whose
+default is in ``web.config``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ class JobSpec:
     id: str
     run: JobBody
     cron_setting: str
-    default_cron: str
     description: str
     # A cluster lock that outlives its holder (a killed process) expires after this long.
     lock_ttl_seconds: int = 3600
@@ -36,21 +35,18 @@ JOBS: tuple[JobSpec, ...] = (
         id="session_cleanup",
         run=cleanup_expired_sessions,
         cron_setting="SESSION_CLEANUP_CRON",
-        default_cron="0 3 * * *",
         description="Delete expired SQL sessions and stale rows of the per-user session index",
     ),
     JobSpec(
         id="stale_deal_cleanup",
         run=clear_stale_deals,
         cron_setting="STALE_DEAL_CLEANUP_CRON",
-        default_cron="0 2 * * sun",
         description="Clear users.last_deal_id where the deal is deleted or no longer visible",
     ),
     JobSpec(
         id="audit_retention",
         run=purge_audit_trail,
         cron_setting="AUDIT_RETENTION_CRON",
-        default_cron="30 3 * * *",
         description="Delete audit events older than AUDIT_RETENTION_DAYS (365), in batches",
     ),
 )

@@ -27,7 +27,6 @@ from web.platform.models import utcnow
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RUNS_KEPT = 300
 MAX_ERROR_CHARS = 2000
 # A tick's claim outlives the latest moment any scheduler could still fire that tick.
 CLAIM_TTL = timedelta(days=1)
@@ -104,7 +103,7 @@ def _execute(
         finish_run(engine, run_id, status="failed", error=error)
         return JobResult(spec.id, "failed", reason=error)
     finish_run(engine, run_id, status="success", rows=rows)
-    prune_runs(engine, spec.id, int(app.config.get("JOB_RUNS_KEPT", DEFAULT_RUNS_KEPT)))
+    prune_runs(engine, spec.id, int(app.config["JOB_RUNS_KEPT"]))
     return JobResult(spec.id, "success", rows_affected=rows)
 
 

@@ -54,11 +54,11 @@ def parse_crontab(expression: str, timezone: str = "UTC") -> CronTrigger:
 
 
 def job_cron(app: Flask, spec: JobSpec) -> str:
-    return str(app.config.get(spec.cron_setting) or spec.default_cron)
+    return str(app.config[spec.cron_setting])
 
 
 def job_trigger(app: Flask, spec: JobSpec) -> CronTrigger:
-    return parse_crontab(job_cron(app, spec), str(app.config.get("SCHEDULER_TIMEZONE", "UTC")))
+    return parse_crontab(job_cron(app, spec), str(app.config["SCHEDULER_TIMEZONE"]))
 
 
 def job_period(app: Flask, spec: JobSpec, now: datetime | None = None) -> timedelta:
@@ -69,7 +69,7 @@ def job_period(app: Flask, spec: JobSpec, now: datetime | None = None) -> timede
     cron fire times cost more than the rest of the health check together.
     """
     hour = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
-    return _cron_period(job_cron(app, spec), str(app.config.get("SCHEDULER_TIMEZONE", "UTC")), hour)
+    return _cron_period(job_cron(app, spec), str(app.config["SCHEDULER_TIMEZONE"]), hour)
 
 
 @functools.lru_cache(maxsize=64)
@@ -107,9 +107,9 @@ def build_scheduler(
     app: Flask, *, jobs: tuple[JobSpec, ...] = JOBS, triggers: dict[str, BaseTrigger] | None = None
 ) -> BackgroundScheduler:
     """A scheduler (not started) with every job; tests pass their own ``triggers`` by job id."""
-    grace = float(app.config.get("SCHEDULER_MISFIRE_GRACE_SECONDS", 300))
+    grace = float(app.config["SCHEDULER_MISFIRE_GRACE_SECONDS"])
     scheduler = BackgroundScheduler(
-        timezone=str(app.config.get("SCHEDULER_TIMEZONE", "UTC")),
+        timezone=str(app.config["SCHEDULER_TIMEZONE"]),
         # One run at a time per process; a backlog of missed ticks collapses into one run.
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": int(grace)},
     )

@@ -1,32 +1,16 @@
-"""Database sessions outside requests, and per-dialect connection settings."""
+"""Retrying a dropped connection, and per-dialect connection settings."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Engine, event
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
 T = TypeVar("T")
-
-
-@contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """A unit of work for code outside requests (CLI, jobs): commit, or roll back on error; always close."""
-    session = Session(engine, expire_on_commit=False)
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def retry_stale_connection(action: Callable[[], T]) -> T:

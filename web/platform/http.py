@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from flask import Flask, request
+from flask import Flask, request, session
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
@@ -34,6 +34,11 @@ def register_converters(app: Flask) -> None:
 
 def client_info() -> ClientInfo:
     return ClientInfo(ip=request.remote_addr, user_agent=request.user_agent.string or None)
+
+
+def current_session_id() -> str | None:
+    """The server-side session's id when the browser sent one (None for a session this request made)."""
+    return None if getattr(session, "is_new", True) else session.sid  # type: ignore[attr-defined]
 
 
 def signed_in_user() -> SessionUser:

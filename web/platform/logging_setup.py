@@ -108,7 +108,7 @@ def logging_dict(level: str, log_format: str) -> dict[str, Any]:
     }
 
 
-def gunicorn_logconfig(log_format: str = "json") -> dict[str, Any]:
+def gunicorn_logconfig(log_format: str) -> dict[str, Any]:
     """gunicorn's own loggers (error and access) on the same stdout handler and format."""
     config = logging_dict("INFO", log_format)
     config["loggers"] = {
@@ -120,8 +120,8 @@ def gunicorn_logconfig(log_format: str = "json") -> dict[str, Any]:
 
 
 def configure_logging(app: Flask) -> None:
-    level = "DEBUG" if app.debug else str(app.config.get("LOG_LEVEL", "INFO")).upper()
-    logging.config.dictConfig(logging_dict(level, str(app.config.get("LOG_FORMAT", "json"))))
+    level = "DEBUG" if app.debug else str(app.config["LOG_LEVEL"]).upper()
+    logging.config.dictConfig(logging_dict(level, str(app.config["LOG_FORMAT"])))
 
 
 def add_request_id_header(response: Response) -> Response:

@@ -7,19 +7,9 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, url_for
+from flask import Blueprint, url_for
 
 bp = Blueprint("pages", __name__)
-
-
-def render_sessionless_error(status: int, message: str) -> str:
-    """The error page in the site's layout without touching the session (for a 503 when its store is down).
-
-    Rendered straight from the Jinja environment: the context processors (Flask-Login's
-    ``current_user`` among them) would load the session.
-    """
-    template = current_app.jinja_env.get_template("error.html")
-    return template.render(status=status, message=message, sessionless=True)
 
 
 def safe_next(target: str | None) -> str:

@@ -1,20 +1,21 @@
 """The app's Redis client, with short timeouts: for sessions, sign-in throttling and job locks.
 
-Imports nothing of the app, so any module may use it without an import cycle.
+Imports nothing of the app but its configuration, so any module may use it without an import cycle.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-__all__ = ["fail_fast_options", "make_redis_client", "redis_client_for", "redis_url_options"]
+from web.config import redis_url_options
+
+__all__ = ["fail_fast_options", "make_redis_client", "redis_client_for"]
 
 
 def make_redis_client(url: str, timeout: float) -> redis.Redis:
@@ -35,18 +36,6 @@ def fail_fast_options(timeout: float) -> dict[str, Any]:
         "socket_connect_timeout": timeout,
         "retry": Retry(ExponentialBackoff(cap=0.05, base=0.01), retries=1),
     }
-
-
-def redis_url_options(url: str) -> dict[str, Any]:
-    """The database number, user name and password of a ``redis://`` URL (Sentinel mode reads them from REDIS_URL)."""
-    parts = urlsplit(url)
-    path = parts.path.strip("/")
-    options: dict[str, Any] = {"db": int(path) if path.isdigit() else 0}
-    if parts.username:
-        options["username"] = unquote(parts.username)
-    if parts.password:
-        options["password"] = unquote(parts.password)
-    return options
 
 
 def redis_client_for(config: Mapping[str, Any]) -> redis.Redis:

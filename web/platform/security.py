@@ -1,4 +1,4 @@
-"""Response headers, trusted proxies and secret-key rotation (threat model: docs/SECURITY.md)."""
+"""Response headers, trusted proxies and input hygiene (threat model: docs/SECURITY.md)."""
 
 from __future__ import annotations
 
@@ -64,38 +64,9 @@ def install_proxy_fix(app: Flask) -> None:
     With 0 the headers are ignored, so ``request.remote_addr`` (audit events, the
     session index, sign-in throttling) is the peer address and cannot be spoofed.
     """
-    hops = int(app.config.get("TRUSTED_PROXIES") or 0)
+    hops = int(app.config["TRUSTED_PROXIES"])
     if hops > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
-
-
-def csrf_signing_keys(config: dict[str, Any]) -> list[str] | None:
-    """Keys for Flask-WTF's CSRF serializer: oldest first, the current ``SECRET_KEY`` last.
-
-    Flask-WTF 1.3 signs and checks tokens with one key and ignores
-    ``SECRET_KEY_FALLBACKS`` (pallets-eco/flask-wtf issue 675). itsdangerous takes a
-    list of keys, signs with the last and accepts any, so the list is handed to it
-    as ``WTF_CSRF_SECRET_KEY``. None when there is nothing to rotate from.
-    """
-    fallbacks = [key for key in config.get("SECRET_KEY_FALLBACKS") or [] if key]
-    if not fallbacks:
-        return None
-    return [*reversed(fallbacks), config["SECRET_KEY"]]
-
-
-def configure_key_rotation(app: Flask) -> None:
-    """Let tokens signed with a previous ``SECRET_KEY`` keep working after a rotation.
-
-    The session cookie holds only a random server-side session id (not signed), so
-    signed-in browsers are unaffected by the key; the CSRF tokens they hold are signed.
-    An explicit ``WTF_CSRF_SECRET_KEY`` is left alone.
-    """
-    if isinstance(app.config.get("SECRET_KEY_FALLBACKS"), str):
-        # Flask would extend its key list with the string's characters.
-        raise TypeError("SECRET_KEY_FALLBACKS must be a list of keys, not a string")
-    keys = csrf_signing_keys(app.config)
-    if keys and not app.config.get("WTF_CSRF_SECRET_KEY"):
-        app.config["WTF_CSRF_SECRET_KEY"] = keys
 
 
 def unstorable_text(value: Any, path: str = "") -> dict[str, str]:
@@ -138,8 +109,8 @@ def reject_unstorable_input() -> None:
 
 
 def register_security(app: Flask) -> None:
-    """Headers, proxies, key rotation and input hygiene, as one step of the app factory."""
+    """Headers, proxies and input hygiene, as one step of the app factory (key rotation is in
+    ``web.config.csrf_key_config``)."""
     install_security_headers(app)
     install_proxy_fix(app)
-    configure_key_rotation(app)
     app.before_request(reject_unstorable_input)

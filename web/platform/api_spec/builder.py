@@ -199,7 +199,7 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         "openapi": OPENAPI_VERSION,
         "info": {
             "title": "DealDesk API",
-            "version": str(app.config.get("APP_VERSION", "0.1.0")),
+            "version": str(app.config["APP_VERSION"]),
             "description": API_DESCRIPTION,
         },
         "paths": paths,

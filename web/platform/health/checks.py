@@ -71,7 +71,7 @@ def set_scheduler_report(app: Flask, report: SchedulerReport) -> None:
 
 def _build_health_engine(app: Flask) -> Engine:
     url = db.engine.url
-    timeout = float(app.config.get("HEALTH_DB_TIMEOUT_SECONDS", 1.0))
+    timeout = float(app.config["HEALTH_DB_TIMEOUT_SECONDS"])
     if url.drivername.startswith("sqlite"):
         if url.database in (None, "", ":memory:"):
             return db.engine  # one shared in-memory database: only the app's own engine sees it
@@ -181,7 +181,7 @@ def health_document(app: Flask) -> tuple[dict[str, Any], int]:
     store = check_session_store(app)
     database, jobs_state = check_database(app, scheduler)
     jobs, overdue = scheduler.describe(app, jobs_state, datetime.now(UTC))
-    slow = store.latency_ms > float(app.config.get("HEALTH_SLOW_STORE_MS", 250))
+    slow = store.latency_ms > float(app.config["HEALTH_SLOW_STORE_MS"])
     if not (store.ok and database.ok):
         state = "unhealthy"
     elif overdue or slow:
@@ -196,6 +196,6 @@ def health_document(app: Flask) -> tuple[dict[str, Any], int]:
             "database": database.as_json(),
             "scheduler": {"jobs": jobs},
         },
-        "version": str(app.config.get("APP_VERSION", "unknown")),
+        "version": str(app.config["APP_VERSION"]),
     }
     return document, 503 if state == "unhealthy" else 200
