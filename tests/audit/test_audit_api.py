@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import SQLITE_SQL
+from tests.support.stacks import SQLITE_SQL
 from web.audit.models import AuditEvent
 from web.audit.service import Cursor, purge_old_events
 from web.extensions import db

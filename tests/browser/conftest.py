@@ -19,7 +19,7 @@ import pytest
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from tests.conftest import IN_CI, SQLITE_REDIS, SQLITE_SQL
+from tests.support.stacks import IN_CI, SQLITE_REDIS, SQLITE_SQL
 from web.demo import DEMO_PASSWORD
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements.txt)")

@@ -17,7 +17,7 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import BrowserSession
-from tests.conftest import SQLITE_SQL
+from tests.support.stacks import SQLITE_SQL
 from web.audit.service import ClientInfo
 from web.deals.models import MemberRole
 from web.deals.notes import add_note

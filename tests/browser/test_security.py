@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Route, expect
 
 from tests.browser.conftest import BrowserSession
-from tests.conftest import SQLITE_SQL
+from tests.support.stacks import SQLITE_SQL
 
 pytestmark = pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True, ids=lambda s: s.id)
 

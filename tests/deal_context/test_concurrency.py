@@ -19,7 +19,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, session
 from sqlalchemy import func, select
 
-from tests.concurrency_support import (
+from tests.support.concurrency import (
     PLAIN_COOKIE,
     Call,
     Crowd,
@@ -29,7 +29,7 @@ from tests.concurrency_support import (
     make_plain_app,
     plain_stored_session,
 )
-from tests.helpers import stored_session
+from tests.support.state import stored_session
 from web.extensions import db
 from web.identity.models import User, UserSession
 from web.platform.session_store.base import hash_session_id

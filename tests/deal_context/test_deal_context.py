@@ -6,7 +6,14 @@ import time
 
 from sqlalchemy import delete, update
 
-from tests.helpers import audit_actions, expire_session, last_deal_id, rewrite_stored_session, run_sql, stored_session
+from tests.support.state import (
+    audit_actions,
+    expire_session,
+    last_deal_id,
+    rewrite_stored_session,
+    run_sql,
+    stored_session,
+)
 from web.deal_context import request as deal_context
 from web.deals.models import Deal as DealModel
 from web.deals.models import DealMember

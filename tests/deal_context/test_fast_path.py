@@ -14,8 +14,9 @@ import pytest
 from flask import Flask
 from prometheus_client import REGISTRY
 
-from tests.conftest import ApiClient, StackSettings
-from tests.helpers import rewrite_stored_session, stored_session
+from tests.support.clients import ApiClient
+from tests.support.stacks import StackSettings
+from tests.support.state import rewrite_stored_session, stored_session
 from web.deal_context import request as deal_context
 from web.deal_context.fast_path import CurrentDealFastPath
 from web.platform.metrics import FAST_PATH_OUTCOMES

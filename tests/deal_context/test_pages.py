@@ -7,8 +7,9 @@ import re
 import pytest
 from flask import Flask
 
-from tests.helpers import last_deal_id
-from tests.page_support import ONE_STACK, form_token, signed_in, submit
+from tests.support.clients import form_token, signed_in, submit
+from tests.support.stacks import ONE_STACK
+from tests.support.state import last_deal_id
 from web.errors import error_response
 from web.platform.pages import render_sessionless_error, safe_next
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy import select
 
-from tests.helpers import last_deal_id, stored_session
-from tests.test_session_index import index_rows
+from tests.support.state import index_rows, last_deal_id, stored_session
 from web.extensions import db
 from web.identity.models import User
 from web.platform.session_store.base import hash_session_id

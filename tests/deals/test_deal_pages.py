@@ -6,8 +6,9 @@ import re
 
 import pytest
 
-from tests.helpers import last_deal_id
-from tests.page_support import BOTH_DATABASES, ONE_STACK, signed_in, submit
+from tests.support.clients import signed_in, submit
+from tests.support.stacks import BOTH_DATABASES, ONE_STACK
+from tests.support.state import last_deal_id
 
 # --- Deal pages ------------------------------------------------------------------------------
 

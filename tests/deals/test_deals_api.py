@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import POSTGRES_REDIS, POSTGRES_SQL, SQLITE_SQL
+from tests.support.stacks import POSTGRES_REDIS, POSTGRES_SQL, SQLITE_SQL
 from web.audit.models import AuditEvent
 from web.deals.models import Deal, DealMember
 from web.extensions import db
@@ -220,7 +220,7 @@ def test_only_owner_or_admin_manage_members(api, demo):
 
 
 def test_removed_member_loses_the_selection_at_once(browser, app, demo):
-    from tests.helpers import last_deal_id
+    from tests.support.state import last_deal_id
 
     dave, bob = browser(), browser()
     dave.login("dave")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import SQLITE_SQL
-from tests.helpers import audit_actions
+from tests.support.stacks import SQLITE_SQL
+from tests.support.state import audit_actions
 
 
 def test_owner_writes_and_members_read_notes(browser, demo):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import POSTGRES_REDIS, SQLITE_SQL
+from tests.support.stacks import POSTGRES_REDIS, SQLITE_SQL
 from web.audit.models import AuditEvent
 from web.extensions import db, limiter
 from web.identity.accounts import password_problem

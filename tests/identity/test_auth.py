@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import POSTGRES_REDIS, SQLITE_SQL
-from tests.helpers import stored_session
+from tests.support.stacks import POSTGRES_REDIS, SQLITE_SQL
+from tests.support.state import stored_session
 
 
 def test_login_returns_user_and_no_deal(api, demo):

@@ -8,7 +8,7 @@ from datetime import timedelta
 from flask import Flask
 from sqlalchemy import select, update
 
-from tests.helpers import expire_session, stored_session
+from tests.support.state import expire_session, index_rows, stored_session
 from web.audit.service import ClientInfo
 from web.extensions import db
 from web.identity import session_index
@@ -19,17 +19,6 @@ from web.platform.session_store.base import hash_session_id
 from web.platform.session_store.models import SessionRecord
 
 LONG_AGO = timedelta(days=2)
-
-
-def index_rows(app: Flask, user_id: int | None = None) -> list[UserSession]:
-    with app.app_context():
-        query = select(UserSession).order_by(UserSession.id)
-        if user_id is not None:
-            query = query.where(UserSession.user_id == user_id)
-        rows = list(db.session.scalars(query))
-        db.session.expunge_all()
-        db.session.remove()
-    return rows
 
 
 def sid_hash(sid: str) -> str:

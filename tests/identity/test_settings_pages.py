@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from tests.page_support import ONE_STACK, signed_in, submit
+from tests.support.clients import signed_in, submit
+from tests.support.stacks import ONE_STACK
 from web.identity.pages import describe_device
 
 # --- Sessions and people -----------------------------------------------------------------------

@@ -12,7 +12,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 from sqlalchemy import delete, insert, select, update
 
-from tests.conftest import POSTGRES_REDIS, POSTGRES_SQL, SQLITE_REDIS, SQLITE_SQL, StackSettings
+from tests.support.stacks import POSTGRES_REDIS, POSTGRES_SQL, SQLITE_REDIS, SQLITE_SQL, StackSettings
 from web.deals.models import Deal, DealMember, MemberRole
 from web.extensions import db
 from web.identity.models import Role, User, UserSession

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select, update
 
-from tests.conftest import POSTGRES_SQL, SQLITE_REDIS, SQLITE_SQL, migrate_database
+from tests.support.databases import migrate_database
+from tests.support.stacks import POSTGRES_SQL, SQLITE_REDIS, SQLITE_SQL
 from web.extensions import db
 from web.identity.models import User
 from web.jobs.locks import make_lock
@@ -22,7 +23,7 @@ from web.jobs.registry import JOBS
 from web.platform.models import utcnow
 from web.platform.session_store.models import SessionRecord
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SQL_STACKS = [SQLITE_SQL, POSTGRES_SQL]
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from bench.faults import Plan, run_faults
 from bench.faults_report import render
-from tests.conftest import require_server
+from tests.support.stacks import require_server
 
 pytestmark = pytest.mark.cluster
 

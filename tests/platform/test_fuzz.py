@@ -36,7 +36,7 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from tests.conftest import POSTGRES_REDIS
+from tests.support.stacks import POSTGRES_REDIS
 from web import create_app
 from web.audit.models import AuditEvent
 from web.deals.models import Deal, DealMember, DealNote
@@ -69,7 +69,7 @@ def fuzzing_document(app: Flask) -> dict[str, Any]:
     """The description without the cookie and CSRF header: the test sends the real ones on every request.
 
     Left in, negative cases would "remove" them and the real ones would be sent anyway.
-    (Missing and wrong tokens and cookies are covered by tests/test_openapi.py.)
+    (Missing and wrong tokens and cookies are covered by tests/platform/test_openapi.py.)
     """
     document = copy.deepcopy(openapi_document(app))
     for operations in document["paths"].values():

@@ -10,8 +10,8 @@ import redis
 from flask import Flask
 from sqlalchemy import event, insert
 
-from tests.conftest import SQLITE_REDIS, SQLITE_SQL
-from tests.helpers import session_rows
+from tests.support.stacks import SQLITE_REDIS, SQLITE_SQL
+from tests.support.state import session_rows
 from web.extensions import db
 from web.jobs.models import JobRun
 from web.platform.health import health_engine

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import POSTGRES_REDIS, POSTGRES_SQL, SQLITE_SQL
+from tests.support.stacks import POSTGRES_REDIS, POSTGRES_SQL, SQLITE_SQL
 
 on_postgres_and_sqlite = pytest.mark.parametrize("stack", [POSTGRES_SQL, POSTGRES_REDIS, SQLITE_SQL], indirect=True)
 

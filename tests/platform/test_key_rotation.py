@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from tests.conftest import POSTGRES_REDIS, SQLITE_SQL, ApiClient
+from tests.support.clients import ApiClient
+from tests.support.stacks import POSTGRES_REDIS, SQLITE_SQL
 from web.config import build_config
 from web.platform.security import csrf_signing_keys
 

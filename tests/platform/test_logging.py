@@ -9,7 +9,7 @@ import re
 import pytest
 from flask import current_app
 
-from tests.conftest import SQLITE_SQL
+from tests.support.stacks import SQLITE_SQL
 from web.platform.logging_setup import JsonFormatter, RequestIdFilter
 
 ONE_STACK = pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)

@@ -19,13 +19,14 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import delete
 
-from tests.conftest import POSTGRES_REDIS, SQLITE_SQL, migrate_database
-from tests.helpers import run_sql, session_rows
+from tests.support.databases import migrate_database
+from tests.support.stacks import POSTGRES_REDIS, SQLITE_SQL
+from tests.support.state import run_sql, session_rows
 from web.deals.models import DealMember
 from web.jobs.registry import get_job
 from web.jobs.runner import run_job
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 ON_TWO_STACKS = pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_REDIS], indirect=True)
 
 

@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
-from tests.conftest import POSTGRES_SQL, SQLITE_SQL
+from tests.support.stacks import POSTGRES_SQL, SQLITE_SQL
 from web.extensions import db
 
 # SQLite cannot reflect the expression index on lower(email); SQLAlchemy says so with a warning.

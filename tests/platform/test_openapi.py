@@ -12,7 +12,8 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 from werkzeug.test import TestResponse
 
-from tests.conftest import POSTGRES_REDIS, SQLITE_SQL, ApiClient
+from tests.support.clients import ApiClient
+from tests.support.stacks import POSTGRES_REDIS, SQLITE_SQL
 from web.platform.api_spec import openapi_document, undocumented_rules
 from web.platform.api_spec.builder import api_rules, openapi_path, rule_methods
 

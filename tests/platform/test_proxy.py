@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import POSTGRES_REDIS, SQLITE_SQL, ApiClient
+from tests.support.clients import ApiClient
+from tests.support.stacks import POSTGRES_REDIS, SQLITE_SQL
 from web.audit.models import AuditEvent
 from web.config import ConfigError, build_config
 from web.extensions import db

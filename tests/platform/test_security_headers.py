@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import POSTGRES_REDIS, SQLITE_SQL
+from tests.support.stacks import POSTGRES_REDIS, SQLITE_SQL
 from web.platform.security import CONTENT_SECURITY_POLICY
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "web" / "templates"
 EXPECTED = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",

@@ -22,7 +22,8 @@ import pytest
 import redis
 from redis.sentinel import SentinelConnectionPool
 
-from tests.conftest import POSTGRES_REDIS, ApiClient, require_server
+from tests.support.clients import ApiClient
+from tests.support.stacks import POSTGRES_REDIS, require_server
 
 SERVICE = "dealdesk-test"
 DOWN_AFTER_MS = 1000

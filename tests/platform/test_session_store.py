@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import session
 from sqlalchemy import func, select
 
-from tests.helpers import stored_session
+from tests.support.state import stored_session
 from web.extensions import db
 from web.identity.models import Organization
 from web.platform.session_store.models import SessionRecord
@@ -79,7 +79,7 @@ def test_expiry_is_extended_once_the_touch_interval_has_passed(stack_settings, d
 
 
 def test_anonymous_requests_store_nothing(app, api):
-    from tests.helpers import session_rows
+    from tests.support.state import session_rows
 
     for _ in range(3):
         assert api.get("/api/deals").status_code == 401

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.conftest import SQLITE_SQL
+from tests.support.stacks import SQLITE_SQL
 
 
 def test_login_and_select_round_trip(api, demo):

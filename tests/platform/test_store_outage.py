@@ -18,7 +18,9 @@ import pytest
 from flask import Flask, request
 from prometheus_client import REGISTRY
 
-from tests.conftest import POSTGRES_REDIS, SQLITE_REDIS, ApiClient, RedisServer, StackSettings
+from tests.support.clients import ApiClient
+from tests.support.servers import RedisServer
+from tests.support.stacks import POSTGRES_REDIS, SQLITE_REDIS, StackSettings
 
 ON_REDIS_STACKS = pytest.mark.parametrize("stack", [SQLITE_REDIS, POSTGRES_REDIS], indirect=True)
 

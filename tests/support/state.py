@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from web.audit.models import AuditEvent
 from web.extensions import db
-from web.identity.models import User
+from web.identity.models import User, UserSession
 from web.platform.session_store import MergingSessionInterface
 from web.platform.session_store.models import SessionRecord
 
@@ -20,6 +20,18 @@ def last_deal_id(app: Flask, user_id: int) -> int | None:
         value = db.session.scalar(select(User.last_deal_id).where(User.id == user_id))
         db.session.remove()
         return value
+
+
+def index_rows(app: Flask, user_id: int | None = None) -> list[UserSession]:
+    """The session index's rows (of one user, or everyone's), oldest first."""
+    with app.app_context():
+        query = select(UserSession).order_by(UserSession.id)
+        if user_id is not None:
+            query = query.where(UserSession.user_id == user_id)
+        rows = list(db.session.scalars(query))
+        db.session.expunge_all()
+        db.session.remove()
+    return rows
 
 
 def audit_actions(app: Flask, user_id: int) -> list[AuditEvent]:
