@@ -23,10 +23,11 @@ from tests.support.databases import (
     scratch_postgres_database,
     truncate_all,
 )
+from tests.support.factories import Factories
 from tests.support.queries import QueryLog, counting_queries
 from tests.support.servers import RedisServer, private_redis_server
 from tests.support.stacks import ALL_STACKS, TEST_REDIS_URL, Stack, StackSettings, stack_config
-from web.demo import seed_demo_data
+from tests.support.world import build_world
 from web.extensions import db
 
 # --- Hooks: markers and ids by stack -----------------------------------------------------
@@ -132,21 +133,19 @@ def _close_health_connections() -> Iterator[None]:
 
 
 @pytest.fixture
-def demo(app: Flask) -> dict[str, int]:
-    """The demo organizations, users and deals; returns ids by short name."""
-    from sqlalchemy import select
+def make(app: Flask) -> Factories:
+    """The factories, on the test's app: ``make.user(...)``, ``make.deal(owner)``, ..."""
+    return Factories(app)
 
-    from web.deals.models import Deal
-    from web.identity.models import Organization, User
 
-    with app.app_context():
-        seed_demo_data(db.session)
-        ids = {u.email.split("@")[0]: u.id for u in db.session.scalars(select(User))}
-        ids.update({o.name.split()[0].lower(): o.id for o in db.session.scalars(select(Organization))})
-        for deal in db.session.scalars(select(Deal)):
-            ids[deal.name.split()[0].lower()] = deal.id
-        db.session.remove()
-    return ids
+@pytest.fixture
+def demo(make: Factories) -> dict[str, int]:
+    """The shared cast (tests/support/world.py): Acme's alice, bob and dave, Globex's carol, their deals.
+
+    Made with the factories, not with the product's demo seed (which has a test of its own);
+    returns ids by short name.
+    """
+    return build_world(make)
 
 
 # --- Clients and measuring -------------------------------------------------------------------
