@@ -6,6 +6,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
+from sqlalchemy import inspect
+from sqlalchemy.engine import Engine
 
 from tests.support.stacks import POSTGRES_SQL, SQLITE_SQL
 from web.extensions import db
@@ -50,4 +52,21 @@ def test_email_uniqueness_ignores_case(app, demo):
 def test_downgrade_to_base_and_upgrade_again(app):
     with app.app_context():
         downgrade(revision="base")
+        assert application_columns(db.engine) == {}
         upgrade()
+        assert application_columns(db.engine) == model_columns()
+
+
+def model_columns() -> dict[str, set[str]]:
+    return {table.name: {column.name for column in table.columns} for table in db.metadata.sorted_tables}
+
+
+def application_columns(engine: Engine) -> dict[str, set[str]]:
+    """Column names of the models' tables present in the database.
+
+    Only the models' tables: other tests on this worker's database may leave tables of
+    their own (a stock Flask-Session table, a job store), which no migration owns.
+    """
+    inspector = inspect(engine)
+    present = set(inspector.get_table_names()) & set(model_columns())
+    return {table: {column["name"] for column in inspector.get_columns(table)} for table in present}
