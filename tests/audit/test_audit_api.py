@@ -31,9 +31,9 @@ def add_events(
 
 def test_admin_reads_own_organization_newest_first(api, browser, demo):
     carol = browser()
-    carol.login("carol")
+    carol.login("carol@globex.test")
     assert carol.post(f"/api/deals/{demo['initech']}/select").status_code == 200
-    api.login("alice")
+    api.login("alice@acme.test")
     assert api.post(f"/api/deals/{demo['northwind']}/select").status_code == 200
 
     response = api.get("/api/audit")
@@ -48,7 +48,7 @@ def test_admin_reads_own_organization_newest_first(api, browser, demo):
 
 def test_members_are_refused_and_strangers_must_sign_in(api, demo):
     assert api.get("/api/audit").status_code == 401
-    api.login("bob")
+    api.login("bob@acme.test")
     response = api.get("/api/audit")
     assert response.status_code == 403
     assert response.get_json()["error"]["code"] == "forbidden"
@@ -57,9 +57,9 @@ def test_members_are_refused_and_strangers_must_sign_in(api, demo):
 @pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
 def test_filters_by_user_deal_and_action(api, browser, demo):
     bob = browser()
-    bob.login("bob")
+    bob.login("bob@acme.test")
     assert bob.post(f"/api/deals/{demo['tailspin']}/select").status_code == 200
-    api.login("alice")
+    api.login("alice@acme.test")
     api.post(f"/api/deals/{demo['northwind']}/select")
 
     def actions(**params):
@@ -80,7 +80,7 @@ def test_filters_by_user_deal_and_action(api, browser, demo):
 def test_keyset_pages_cover_every_event_once_even_with_equal_timestamps(api, app, demo):
     add_events(app, demo["acme"], demo["bob"], [f"test.tied{i}" for i in range(5)], same_time=True)
     add_events(app, demo["acme"], demo["bob"], [f"test.event{i}" for i in range(6)], age=timedelta(hours=1))
-    api.login("alice")
+    api.login("alice@acme.test")
     seen, before, pages = [], None, 0
     while True:
         params = {"limit": 3, "user_id": demo["bob"], **({"before": before} if before else {})}
@@ -101,7 +101,7 @@ def test_keyset_pages_cover_every_event_once_even_with_equal_timestamps(api, app
 @pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
 @pytest.mark.parametrize("before", ["yesterday", "1-", "-1", "99999999999999999999-1", "1-1; drop"])
 def test_bad_cursor_is_a_validation_error(api, demo, before):
-    api.login("alice")
+    api.login("alice@acme.test")
     response = api.get("/api/audit", query_string={"before": before})
     assert response.status_code == 422
     assert "before" in response.get_json()["error"]["fields"]
@@ -117,10 +117,10 @@ def test_cursor_round_trips():
 def test_audit_page_for_admins(api, browser, app, demo):
     assert api.get("/admin/audit").status_code == 302
     bob = browser()
-    bob.login("bob")
+    bob.login("bob@acme.test")
     assert bob.get("/admin/audit").status_code == 403
     add_events(app, demo["acme"], demo["bob"], [f"test.page{i}" for i in range(4)])
-    api.login("alice")
+    api.login("alice@acme.test")
     page = api.get("/admin/audit", query_string={"limit": 2, "user_id": demo["bob"]})
     assert page.status_code == 200
     html = page.get_data(as_text=True)

@@ -2,7 +2,7 @@
 
 One browser per test module (launching is the slow part), a fresh browser
 context (cookie jar) per test, and a live server per test on the test's own
-app, so every test starts from the demo data. Playwright never downloads a
+app, so every test starts from the shared cast (the ``demo`` fixture). Playwright never downloads a
 browser here: it drives ``/usr/bin/chromium`` (``scripts/install-chromium.sh``).
 """
 
@@ -19,8 +19,8 @@ import pytest
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from tests.support.factories import DEFAULT_PASSWORD
 from tests.support.stacks import IN_CI, SQLITE_REDIS, SQLITE_SQL
-from web.demo import DEMO_PASSWORD
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements.txt)")
 
@@ -102,11 +102,10 @@ class BrowserSession:
     def new_page(self) -> Page:
         return self.context.new_page()
 
-    def sign_in(self, page: Page, who: str, *, next_path: str = "") -> None:
-        email = who if "@" in who else f"{who}@{'globex' if who == 'carol' else 'acme'}.test"
+    def sign_in(self, page: Page, email: str, *, next_path: str = "") -> None:
         page.goto(f"{self.base_url}/login{next_path and '?next=' + next_path}")
         page.get_by_label("Email").fill(email)
-        page.get_by_label("Password").fill(DEMO_PASSWORD)
+        page.get_by_label("Password").fill(DEFAULT_PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_load_state()
 

@@ -142,7 +142,7 @@ def test_many_requests_on_one_session_lose_no_selection_and_no_key(stack_setting
     served = stack_settings.make_app(SESSION_TOUCH_INTERVAL_SECONDS=TOUCH_INTERVAL)
     served.register_blueprint(mark_blueprint())
     api = browser(served)
-    api.login("alice")
+    api.login("alice@acme.test")
     sid = api.session_id()
     headers = {"Cookie": f"dealdesk_session={sid}", "X-CSRFToken": api.csrf}
     with live_server(served) as address, Crowd(address, CROWD, headers) as crowd:
@@ -215,7 +215,7 @@ def test_a_destroyed_session_is_never_brought_back_by_requests_in_flight(stack_s
     served.register_blueprint(mark_blueprint())
     deals = [demo[name] for name in DEAL_NAMES]
     revoker = browser(served)
-    revoker.login("alice")
+    revoker.login("alice@acme.test")
     revoke = Call(
         "POST",
         "/api/sessions/revoke-others",
@@ -224,7 +224,7 @@ def test_a_destroyed_session_is_never_brought_back_by_requests_in_flight(stack_s
     with live_server(served) as address:
         for round_no in range(DESTROY_ROUNDS):
             victim = browser(served)
-            victim.login("alice")
+            victim.login("alice@acme.test")
             sid = victim.session_id()
             calls = round_calls(round_no, deals, DEALDESK_PATHS)[: CROWD - 2]
             calls.append(Call("POST", "/api/auth/logout") if round_no % 2 == 0 else revoke)

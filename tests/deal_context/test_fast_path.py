@@ -79,7 +79,7 @@ def comparable(response: Any) -> tuple[int, bytes, list[tuple[str, str]]]:
 
 @pytest.mark.parametrize("selected", [True, False], ids=["a deal", "no deal"])
 def test_the_fast_answer_is_flasks_answer(api, app, demo, flask_only, handovers, selected):
-    api.login("dave")
+    api.login("dave@acme.test")
     if selected:
         assert api.post(f"/api/deals/{demo['woodgrove']}/select").status_code == 200
     else:
@@ -97,7 +97,7 @@ def test_the_fast_answer_is_flasks_answer(api, app, demo, flask_only, handovers,
 
 
 def test_a_made_up_request_id_is_replaced(api, app, demo, handovers):
-    api.login("alice")
+    api.login("alice@acme.test")
     handovers.reset()
     response = answer(app, api.session_id(), **{"X-Request-ID": "no spaces allowed"})
     assert handovers.count == 0
@@ -105,7 +105,7 @@ def test_a_made_up_request_id_is_replaced(api, app, demo, handovers):
 
 
 def test_it_asks_no_database_and_writes_no_session(api, app, demo, handovers, count_queries):
-    api.login("alice")
+    api.login("alice@acme.test")
     assert api.post(f"/api/deals/{demo['northwind']}/select").status_code == 200
     before = stored_session(app, api.session_id())
     handovers.reset()
@@ -121,7 +121,7 @@ def test_it_asks_no_database_and_writes_no_session(api, app, demo, handovers, co
 
 
 def test_it_is_counted_like_the_flask_answer(api, app, demo, handovers):
-    api.login("alice")
+    api.login("alice@acme.test")
     labels = {"endpoint": ENDPOINT, "method": "GET", "status": "200"}
     before = REGISTRY.get_sample_value("http_requests_total", labels) or 0.0
     warm_before = REGISTRY.get_sample_value("auto_restore_warm_total") or 0.0
@@ -136,7 +136,7 @@ def test_it_is_counted_like_the_flask_answer(api, app, demo, handovers):
 
 
 def test_a_cold_session_is_handed_to_the_restore_hook(api, app, demo, handovers, count_queries):
-    api.login("bob")
+    api.login("bob@acme.test")
     assert api.post(f"/api/deals/{demo['tailspin']}/select").status_code == 200
     rewrite_stored_session(app, api.session_id(), lambda data: data.pop("deal_ctx"))
     handovers.reset()
@@ -151,7 +151,7 @@ def test_a_cold_session_is_handed_to_the_restore_hook(api, app, demo, handovers,
 
 
 def test_a_cached_deal_past_its_age_is_checked_by_flask(api, app, demo, handovers, monkeypatch, count_queries):
-    api.login("alice")
+    api.login("alice@acme.test")
     assert api.post(f"/api/deals/{demo['contoso']}/select").status_code == 200
     later = time.time() + app.config["DEAL_CACHE_SECONDS"] + 1
     monkeypatch.setattr(deal_context, "wall_clock", lambda: later)
@@ -170,7 +170,7 @@ def test_a_session_due_for_extension_is_extended_by_flask(stack_settings, app, d
     touchy = stack_settings.make_app(SESSION_TOUCH_INTERVAL_SECONDS=0.05)
     counter = HandOvers(touchy)
     client = ApiClient(touchy.test_client())
-    client.login("alice")
+    client.login("alice@acme.test")
     assert client.post(f"/api/deals/{demo['northwind']}/select").status_code == 200
     time.sleep(0.1)
     counter.reset()
@@ -188,7 +188,7 @@ def test_a_session_due_for_extension_is_extended_by_flask(stack_settings, app, d
     ids=["query string", "other path", "other endpoint"],
 )
 def test_other_requests_go_to_flask(api, app, demo, handovers, request_kwargs):
-    api.login("alice")
+    api.login("alice@acme.test")
     handovers.reset()
     answer(app, api.session_id(), **request_kwargs)
     assert handovers.count == 1
@@ -196,7 +196,7 @@ def test_other_requests_go_to_flask(api, app, demo, handovers, request_kwargs):
 
 def test_no_session_or_a_signed_out_one_gets_flasks_401(api, app, demo, handovers):
     assert api.client.get(PATH).status_code == 401
-    api.login("alice")
+    api.login("alice@acme.test")
     sid = api.session_id()
     assert api.post("/api/auth/logout").status_code in (200, 204)
     handovers.reset()

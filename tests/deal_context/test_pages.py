@@ -110,7 +110,7 @@ def test_too_many_failed_sign_ins_get_the_429_page(app: Flask, browser, demo):
 
 @ONE_STACK
 def test_sign_out_needs_the_form_token(browser, demo):
-    user = signed_in(browser, "bob")
+    user = signed_in(browser, "bob@acme.test")
     assert user.client.post("/logout").status_code == 400
     assert user.get("/").status_code == 200
     assert submit(user, "/logout").headers["Location"] == "/login"
@@ -122,7 +122,7 @@ def test_sign_out_needs_the_form_token(browser, demo):
 
 @ONE_STACK
 def test_switcher_selects_and_clears(app, browser, demo):
-    user = signed_in(browser, "alice")
+    user = signed_in(browser, "alice@acme.test")
     response = submit(user, "/deals/select", {"deal_id": demo["northwind"]})
     assert response.headers["Location"] == "/"
     assert user.current_deal_id() == demo["northwind"]
@@ -136,7 +136,7 @@ def test_switcher_selects_and_clears(app, browser, demo):
 
 @ONE_STACK
 def test_select_button_returns_to_the_page_it_was_on(browser, demo):
-    user = signed_in(browser, "alice")
+    user = signed_in(browser, "alice@acme.test")
     response = submit(user, f"/deals/{demo['contoso']}/select", {"next": "/deals?q=con"})
     assert response.headers["Location"] == "/deals?q=con"
     evil = submit(user, f"/deals/{demo['contoso']}/select", {"next": "https://evil.test/"})
@@ -145,7 +145,7 @@ def test_select_button_returns_to_the_page_it_was_on(browser, demo):
 
 @ONE_STACK
 def test_switching_without_csrf_token_changes_nothing(browser, demo):
-    user = signed_in(browser, "alice")
+    user = signed_in(browser, "alice@acme.test")
     response = user.client.post("/deals/select", data={"deal_id": demo["northwind"]})
     assert response.status_code == 400
     assert user.current_deal_id() is None
@@ -153,7 +153,7 @@ def test_switching_without_csrf_token_changes_nothing(browser, demo):
 
 @ONE_STACK
 def test_switcher_without_a_choice_says_so(browser, demo):
-    user = signed_in(browser, "alice")
+    user = signed_in(browser, "alice@acme.test")
     response = submit(user, "/deals/select", {"deal_id": ""})
     assert response.headers["Location"] == "/"
     assert "Choose a deal to switch to." in user.get("/").text
@@ -162,7 +162,7 @@ def test_switcher_without_a_choice_says_so(browser, demo):
 
 @ONE_STACK
 def test_switcher_refuses_a_deal_the_user_cannot_see(browser, demo):
-    user = signed_in(browser, "dave")
+    user = signed_in(browser, "dave@acme.test")
     response = submit(user, "/deals/select", {"deal_id": demo["northwind"]})
     assert response.status_code == 404
     assert user.current_deal_id() is None
@@ -170,7 +170,7 @@ def test_switcher_refuses_a_deal_the_user_cannot_see(browser, demo):
 
 @ONE_STACK
 def test_switcher_lists_only_visible_deals(browser, demo):
-    page = signed_in(browser, "dave").get("/").text
+    page = signed_in(browser, "dave@acme.test").get("/").text
     options = re.findall(r'<option value="(\d+)"', page)
     assert options == [str(demo["woodgrove"])]
 
@@ -188,7 +188,7 @@ INLINE_CODE = [
 @ONE_STACK
 def test_pages_have_no_inline_script_or_style(browser, demo):
     anonymous = browser()
-    alice = signed_in(browser, "alice")
+    alice = signed_in(browser, "alice@acme.test")
     submit(alice, "/deals/select", {"deal_id": demo["northwind"]})
     submit(alice, f"/deals/{demo['northwind']}/notes", {"body": "a note"})
     pages = [anonymous.get("/login"), anonymous.get("/nowhere")]
@@ -228,7 +228,7 @@ def test_unexpected_error_renders_the_500_page(app: Flask, browser, demo):
 
     app.add_url_rule("/explode", "explode", explode)
     app.config["PROPAGATE_EXCEPTIONS"] = False
-    response = signed_in(browser, "bob").get("/explode")
+    response = signed_in(browser, "bob@acme.test").get("/explode")
     assert response.status_code == 500
     assert "Something went wrong" in response.text
     assert "boom" not in response.text

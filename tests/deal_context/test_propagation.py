@@ -28,9 +28,9 @@ def context_version(app: Flask, user_id: int) -> int:
 
 def test_deleted_deal_leaves_the_context_of_every_live_session(browser, app, demo, count_queries):
     bob, dave, alice = browser(), browser(), browser()
-    bob.login("bob")
-    dave.login("dave")
-    alice.login("alice")
+    bob.login("bob@acme.test")
+    dave.login("dave@acme.test")
+    alice.login("alice@acme.test")
     woodgrove = demo["woodgrove"]  # bob owns it, dave is a viewer, alice is an admin
     for client in (dave, alice):
         assert client.post(f"/api/deals/{woodgrove}/select").status_code == 200
@@ -48,9 +48,9 @@ def test_deleted_deal_leaves_the_context_of_every_live_session(browser, app, dem
 
 def test_deleted_deal_leaves_an_older_session_even_when_another_holds_a_newer_choice(browser, app, demo):
     office, home, bob = browser(), browser(), browser()
-    office.login("alice")
-    home.login("alice")
-    bob.login("bob")
+    office.login("alice@acme.test")
+    home.login("alice@acme.test")
+    bob.login("bob@acme.test")
     assert office.post(f"/api/deals/{demo['woodgrove']}/select").status_code == 200
     assert home.post(f"/api/deals/{demo['northwind']}/select").status_code == 200
     home_before = deal_context(app, home.session_id())
@@ -68,8 +68,8 @@ def test_deleted_deal_leaves_an_older_session_even_when_another_holds_a_newer_ch
 
 def test_removed_member_loses_the_deal_on_the_next_request(browser, app, demo, count_queries):
     bob, dave = browser(), browser()
-    bob.login("bob")
-    dave.login("dave")
+    bob.login("bob@acme.test")
+    dave.login("dave@acme.test")
     assert dave.post(f"/api/deals/{demo['woodgrove']}/select").status_code == 200
     assert bob.delete(f"/api/deals/{demo['woodgrove']}/members/{demo['dave']}").status_code == 204
     with count_queries() as log:
@@ -85,8 +85,8 @@ def test_removed_member_loses_the_deal_on_the_next_request(browser, app, demo, c
 
 def test_removed_member_who_still_sees_the_deal_keeps_it(browser, app, demo):
     bob, alice = browser(), browser()
-    bob.login("bob")
-    alice.login("alice")
+    bob.login("bob@acme.test")
+    alice.login("alice@acme.test")
     assert bob.post(f"/api/deals/{demo['woodgrove']}/members", json={"user_id": demo["alice"]}).status_code == 201
     assert alice.post(f"/api/deals/{demo['woodgrove']}/select").status_code == 200
     before = deal_context(app, alice.session_id())
@@ -97,9 +97,9 @@ def test_removed_member_who_still_sees_the_deal_keeps_it(browser, app, demo):
 
 def test_role_change_is_rewritten_in_the_users_sessions(browser, app, demo, count_queries):
     alice, bob, bob_phone = browser(), browser(), browser()
-    alice.login("alice")
-    bob.login("bob")
-    bob_phone.login("bob")
+    alice.login("alice@acme.test")
+    bob.login("bob@acme.test")
+    bob_phone.login("bob@acme.test")
     assert bob.get("/api/users").status_code == 403
     response = alice.patch(f"/api/users/{demo['bob']}", json={"role": "admin"})
     assert response.status_code == 200
@@ -116,9 +116,9 @@ def test_role_change_is_rewritten_in_the_users_sessions(browser, app, demo, coun
 
 def test_deactivation_destroys_every_session_of_the_user(browser, app, demo):
     alice, dave, dave_phone = browser(), browser(), browser()
-    alice.login("alice")
-    dave.login("dave")
-    dave_phone.login("dave")
+    alice.login("alice@acme.test")
+    dave.login("dave@acme.test")
+    dave_phone.login("dave@acme.test")
     sids = [dave.session_id(), dave_phone.session_id()]
     assert alice.patch(f"/api/users/{demo['dave']}", json={"is_active": False}).status_code == 200
     for client, sid in zip((dave, dave_phone), sids, strict=True):
@@ -133,7 +133,7 @@ def test_deactivation_destroys_every_session_of_the_user(browser, app, demo):
 def test_password_change_destroys_the_other_sessions_only(browser, app, demo):
     laptop, phone, tablet = browser(), browser(), browser()
     for client in (laptop, phone, tablet):
-        client.login("bob")
+        client.login("bob@acme.test")
     response = laptop.post(
         "/api/auth/password",
         json={"current_password": "demo-password", "new_password": "a much longer passphrase 42"},
@@ -145,13 +145,13 @@ def test_password_change_destroys_the_other_sessions_only(browser, app, demo):
     assert laptop.get("/api/me").status_code == 200
     assert [row.user_id for row in index_rows(app, demo["bob"])] == [demo["bob"]]
     new = browser()
-    new.login("bob", "a much longer passphrase 42")
+    new.login("bob@acme.test", "a much longer passphrase 42")
     old = browser().post("/api/auth/login", json={"email": "bob@acme.test", "password": "demo-password"})
     assert old.status_code == 401
 
 
 def test_warm_current_deal_is_served_from_the_session(api, app, demo, count_queries):
-    api.login("dave")
+    api.login("dave@acme.test")
     assert api.post(f"/api/deals/{demo['woodgrove']}/select").status_code == 200
     with count_queries() as log:
         body = api.get("/api/deals/current").get_json()
@@ -162,11 +162,11 @@ def test_warm_current_deal_is_served_from_the_session(api, app, demo, count_quer
 
 def test_a_restored_context_is_checked_and_cached_once(browser, app, demo, count_queries):
     first = browser()
-    first.login("dave")
+    first.login("dave@acme.test")
     assert first.post(f"/api/deals/{demo['woodgrove']}/select").status_code == 200
     second = browser()
     # The restore brings back the deal id; the sign-in's answer shows the deal, fetched and checked.
-    assert second.login("dave").get_json()["current_deal"]["id"] == demo["woodgrove"]
+    assert second.login("dave@acme.test").get_json()["current_deal"]["id"] == demo["woodgrove"]
     assert deal_context(app, second.session_id())["deal"]["id"] == demo["woodgrove"]
     with count_queries() as log:
         assert second.current_deal_id() == demo["woodgrove"]
@@ -175,8 +175,8 @@ def test_a_restored_context_is_checked_and_cached_once(browser, app, demo, count
 
 def test_a_changed_deal_is_shown_changed_on_the_next_read(browser, app, demo, count_queries):
     bob, dave = browser(), browser()
-    bob.login("bob")
-    dave.login("dave")
+    bob.login("bob@acme.test")
+    dave.login("dave@acme.test")
     assert dave.post(f"/api/deals/{demo['woodgrove']}/select").status_code == 200
     assert dave.current_deal_id() == demo["woodgrove"]
     response = bob.patch(
@@ -193,11 +193,11 @@ def test_a_changed_deal_is_shown_changed_on_the_next_read(browser, app, demo, co
 
 def test_a_demoted_admin_loses_a_deal_seen_only_as_admin(browser, app, demo, count_queries):
     alice, bob, bob_phone = browser(), browser(), browser()
-    alice.login("alice")
+    alice.login("alice@acme.test")
     assert alice.patch(f"/api/users/{demo['bob']}", json={"role": "admin"}).status_code == 200
-    bob.login("bob")
+    bob.login("bob@acme.test")
     assert bob.post(f"/api/deals/{demo['northwind']}/select").status_code == 200  # alice's deal
-    bob_phone.login("bob")
+    bob_phone.login("bob@acme.test")
     assert bob_phone.current_deal_id() == demo["northwind"]
     assert alice.patch(f"/api/users/{demo['bob']}", json={"role": "member"}).status_code == 200
     assert last_deal_id(app, demo["bob"]) is None
@@ -211,9 +211,9 @@ def test_a_demoted_admin_loses_a_deal_seen_only_as_admin(browser, app, demo, cou
 
 def test_a_demoted_admin_keeps_a_deal_they_still_see(browser, app, demo):
     alice, bob = browser(), browser()
-    alice.login("alice")
+    alice.login("alice@acme.test")
     assert alice.patch(f"/api/users/{demo['bob']}", json={"role": "admin"}).status_code == 200
-    bob.login("bob")
+    bob.login("bob@acme.test")
     assert bob.post(f"/api/deals/{demo['tailspin']}/select").status_code == 200  # bob's own deal
     assert alice.patch(f"/api/users/{demo['bob']}", json={"role": "member"}).status_code == 200
     assert last_deal_id(app, demo["bob"]) == demo["tailspin"]
@@ -224,8 +224,8 @@ def test_a_demoted_admin_keeps_a_deal_they_still_see(browser, app, demo):
 def test_an_older_selection_saved_after_a_removal_cannot_bring_the_deal_back(browser, app, demo):
     """The race the version floor closes: a selection checked before a removal, saved after it."""
     bob, dave = browser(), browser()
-    bob.login("bob")
-    dave.login("dave")
+    bob.login("bob@acme.test")
+    dave.login("dave@acme.test")
     assert dave.post(f"/api/deals/{demo['woodgrove']}/select").status_code == 200
     in_flight = deal_context(app, dave.session_id())  # what a slow selection would save
     assert bob.delete(f"/api/deals/{demo['woodgrove']}/members/{demo['dave']}").status_code == 204

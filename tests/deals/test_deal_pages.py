@@ -15,7 +15,7 @@ from tests.support.state import last_deal_id
 
 @BOTH_DATABASES
 def test_deal_list_searches_by_name_and_marks_the_current_deal(browser, demo):
-    user = signed_in(browser, "alice")
+    user = signed_in(browser, "alice@acme.test")
     submit(user, "/deals/select", {"deal_id": demo["fabrikam"]})
     page = user.get("/deals", query_string={"q": "ROBOTICS"}).text
     assert re.findall(r'<tr[^>]*data-deal-id="(\d+)"', page) == [str(demo["fabrikam"])]
@@ -27,7 +27,7 @@ def test_deal_list_searches_by_name_and_marks_the_current_deal(browser, demo):
 
 @ONE_STACK
 def test_create_deal_from_the_form(browser, demo):
-    user = signed_in(browser, "bob")
+    user = signed_in(browser, "bob@acme.test")
     response = submit(
         user, "/deals", {"name": "  Zephyr Foods roll-up ", "stage": "negotiation", "value": "1250000.50"}
     )
@@ -52,7 +52,7 @@ def test_create_deal_from_the_form(browser, demo):
     ],
 )
 def test_invalid_deal_form_shows_the_error(browser, demo, form, message):
-    user = signed_in(browser, "bob")
+    user = signed_in(browser, "bob@acme.test")
     response = submit(user, "/deals", form)
     assert response.status_code == 422
     assert message in response.text
@@ -61,7 +61,7 @@ def test_invalid_deal_form_shows_the_error(browser, demo, form, message):
 
 @ONE_STACK
 def test_viewer_sees_the_deal_but_no_edit_member_or_note_forms(browser, demo):
-    dave = signed_in(browser, "dave")
+    dave = signed_in(browser, "dave@acme.test")
     page = dave.get(f"/deals/{demo['woodgrove']}").text
     assert "Woodgrove Bank branch sale" in page
     assert "Edit details" not in page
@@ -84,7 +84,7 @@ def test_viewer_sees_the_deal_but_no_edit_member_or_note_forms(browser, demo):
 
 @ONE_STACK
 def test_deals_of_others_are_not_found(browser, demo):
-    dave = signed_in(browser, "dave")
+    dave = signed_in(browser, "dave@acme.test")
     for path in (f"/deals/{demo['northwind']}", f"/deals/{demo['litware']}", f"/deals/{demo['initech']}"):
         response = dave.get(path)
         assert response.status_code == 404
@@ -94,7 +94,7 @@ def test_deals_of_others_are_not_found(browser, demo):
 
 @ONE_STACK
 def test_owner_edits_the_deal(browser, demo):
-    bob = signed_in(browser, "bob")
+    bob = signed_in(browser, "bob@acme.test")
     path = f"/deals/{demo['tailspin']}"
     response = submit(
         bob, f"{path}/edit", {"name": "Tailspin Air carve-out II", "stage": "diligence", "value": "9000000"}
@@ -110,12 +110,12 @@ def test_owner_edits_the_deal(browser, demo):
 
 @ONE_STACK
 def test_owner_adds_changes_and_removes_a_member(browser, demo):
-    bob = signed_in(browser, "bob")
+    bob = signed_in(browser, "bob@acme.test")
     path = f"/deals/{demo['tailspin']}"
     page = bob.get(path).text
     assert re.search(rf'<option value="{demo["dave"]}">dave@acme.test</option>', page)
     assert submit(bob, f"{path}/members", {"user_id": demo["dave"], "role": "viewer"}).status_code == 302
-    dave = signed_in(browser, "dave")
+    dave = signed_in(browser, "dave@acme.test")
     assert dave.get(path).status_code == 200
     assert submit(bob, f"{path}/members/{demo['dave']}/role", {"role": "editor"}).status_code == 302
     assert submit(dave, f"{path}/notes", {"body": "editor now"}).status_code == 302
@@ -125,7 +125,7 @@ def test_owner_adds_changes_and_removes_a_member(browser, demo):
 
 @ONE_STACK
 def test_member_form_refuses_people_from_another_organization(browser, demo):
-    bob = signed_in(browser, "bob")
+    bob = signed_in(browser, "bob@acme.test")
     response = submit(bob, f"/deals/{demo['tailspin']}/members", {"user_id": demo["carol"], "role": "viewer"})
     assert response.status_code == 422
     assert "Not a valid choice" in response.text
@@ -133,7 +133,7 @@ def test_member_form_refuses_people_from_another_organization(browser, demo):
 
 @ONE_STACK
 def test_notes_written_on_the_home_page_appear_there(browser, demo):
-    bob = signed_in(browser, "bob")
+    bob = signed_in(browser, "bob@acme.test")
     submit(bob, "/deals/select", {"deal_id": demo["woodgrove"]})
     response = submit(bob, f"/deals/{demo['woodgrove']}/notes", {"body": "Call <the> bank", "from": "home"})
     assert response.headers["Location"] == "/#notes"
@@ -146,7 +146,7 @@ def test_notes_written_on_the_home_page_appear_there(browser, demo):
 
 @ONE_STACK
 def test_delete_asks_first_then_clears_the_current_deal(app, browser, demo):
-    bob = signed_in(browser, "bob")
+    bob = signed_in(browser, "bob@acme.test")
     path = f"/deals/{demo['tailspin']}"
     submit(bob, "/deals/select", {"deal_id": demo["tailspin"]})
     confirm = bob.get(f"{path}/delete")

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support.stacks import POSTGRES_REDIS, POSTGRES_SQL, SQLITE_SQL
+from tests.support.world import EMAILS
 from web.audit.models import AuditEvent
 from web.deals.models import Deal, DealMember
 from web.extensions import db
@@ -29,12 +30,12 @@ def visible_names(api) -> set[str]:
     ],
 )
 def test_each_user_sees_exactly_their_deals(api, demo, user, expected):
-    api.login(user)
+    api.login(EMAILS[user])
     assert visible_names(api) == expected
 
 
 def test_deal_shape(api, demo):
-    api.login("alice")
+    api.login("alice@acme.test")
     deal = api.get(f"/api/deals/{demo['northwind']}").get_json()
     assert set(deal) == {"id", "name", "stage", "value", "owner_id", "organization_id", "created_at", "updated_at"}
     assert deal["value"] == "12500000.00"
@@ -44,7 +45,7 @@ def test_deal_shape(api, demo):
 
 @pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
 def test_pagination(api, demo):
-    api.login("alice")
+    api.login("alice@acme.test")
     page = api.get("/api/deals?limit=2&offset=1").get_json()
     everything = api.get("/api/deals").get_json()
     assert page["total"] == everything["total"] == 5
@@ -54,7 +55,7 @@ def test_pagination(api, demo):
 @pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
 @pytest.mark.parametrize("query", ["limit=0", "limit=201", "limit=abc", "offset=-1", "limit=1.5"])
 def test_bad_paging_is_a_validation_error(api, demo, query):
-    api.login("alice")
+    api.login("alice@acme.test")
     response = api.get(f"/api/deals?{query}")
     assert response.status_code == 422
     body = response.get_json()["error"]
@@ -63,7 +64,7 @@ def test_bad_paging_is_a_validation_error(api, demo, query):
 
 
 def test_create_deal(api, app, demo):
-    api.login("bob")
+    api.login("bob@acme.test")
     response = api.post("/api/deals", json={"name": "  Vandelay Imports  ", "stage": "negotiation", "value": "1234.5"})
     assert response.status_code == 201
     deal = response.get_json()
@@ -90,7 +91,7 @@ def test_create_deal(api, app, demo):
     ],
 )
 def test_invalid_deal_is_rejected_and_nothing_is_created(api, app, demo, body, field):
-    api.login("alice")
+    api.login("alice@acme.test")
     before = _count(app, Deal)
     response = api.post("/api/deals", json=body)
     assert response.status_code == 422
@@ -118,7 +119,7 @@ def _count(app, model) -> int:
     ],
 )
 def test_malformed_bodies(api, app, demo, data, content_type, status, code):
-    api.login("alice")
+    api.login("alice@acme.test")
     before = _count(app, AuditEvent)
     response = api.post("/api/deals", data=data, headers={"Content-Type": content_type})
     assert response.status_code == status
@@ -128,14 +129,14 @@ def test_malformed_bodies(api, app, demo, data, content_type, status, code):
 
 @pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
 def test_oversized_body_is_413(api, demo):
-    api.login("alice")
+    api.login("alice@acme.test")
     response = api.post("/api/deals", data="x" * (1024 * 1024 + 1), headers={"Content-Type": "application/json"})
     assert response.status_code == 413
     assert response.get_json()["error"]["code"] == "payload_too_large"
 
 
 def test_update_deal(api, demo):
-    api.login("bob")
+    api.login("bob@acme.test")
     response = api.patch(f"/api/deals/{demo['tailspin']}", json={"stage": "diligence", "value": 99})
     assert response.status_code == 200
     assert response.get_json()["stage"] == "diligence"
@@ -144,7 +145,7 @@ def test_update_deal(api, demo):
 
 @pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
 def test_viewer_may_read_but_not_change(api, demo):
-    api.login("dave")
+    api.login("dave@acme.test")
     assert api.get(f"/api/deals/{demo['woodgrove']}").status_code == 200
     response = api.patch(f"/api/deals/{demo['woodgrove']}", json={"name": "Renamed"})
     assert response.status_code == 403
@@ -155,14 +156,14 @@ def test_viewer_may_read_but_not_change(api, demo):
 @pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
 def test_editor_may_change_but_not_delete(api, browser, demo):
     owner = browser()
-    owner.login("bob")
+    owner.login("bob@acme.test")
     assert (
         owner.post(
             f"/api/deals/{demo['woodgrove']}/members", json={"user_id": demo["dave"], "role": "editor"}
         ).status_code
         == 200
     )
-    api.login("dave")
+    api.login("dave@acme.test")
     assert api.patch(f"/api/deals/{demo['woodgrove']}", json={"name": "Woodgrove Bank (editor)"}).status_code == 200
     assert api.delete(f"/api/deals/{demo['woodgrove']}").status_code == 403
 
@@ -170,7 +171,7 @@ def test_editor_may_change_but_not_delete(api, browser, demo):
 @pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
 @pytest.mark.parametrize("body", [{"name": None}, {"name": "ok", "bogus": 1}, {"value": "abc"}])
 def test_invalid_update_changes_nothing(api, demo, body):
-    api.login("alice")
+    api.login("alice@acme.test")
     before = api.get(f"/api/deals/{demo['northwind']}").get_json()
     response = api.patch(f"/api/deals/{demo['northwind']}", json=body)
     assert response.status_code == 422
@@ -178,7 +179,7 @@ def test_invalid_update_changes_nothing(api, demo, body):
 
 
 def test_delete_is_soft_and_hides_the_deal(api, app, demo):
-    api.login("alice")
+    api.login("alice@acme.test")
     assert api.delete(f"/api/deals/{demo['contoso']}").status_code == 204
     assert api.get(f"/api/deals/{demo['contoso']}").status_code == 404
     with app.app_context():
@@ -188,7 +189,7 @@ def test_delete_is_soft_and_hides_the_deal(api, app, demo):
 
 
 def test_members_add_list_remove(api, app, demo):
-    api.login("alice")
+    api.login("alice@acme.test")
     path = f"/api/deals/{demo['northwind']}/members"
     added = api.post(path, json={"user_id": demo["dave"], "role": "viewer"})
     assert added.status_code == 201
@@ -202,7 +203,7 @@ def test_members_add_list_remove(api, app, demo):
 
 @pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
 def test_members_from_another_organization_cannot_be_added(api, app, demo):
-    api.login("alice")
+    api.login("alice@acme.test")
     response = api.post(f"/api/deals/{demo['northwind']}/members", json={"user_id": demo["carol"]})
     assert response.status_code == 422
     assert "user_id" in response.get_json()["error"]["fields"]
@@ -211,10 +212,10 @@ def test_members_from_another_organization_cannot_be_added(api, app, demo):
 
 @pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
 def test_only_owner_or_admin_manage_members(api, demo):
-    api.login("bob")
+    api.login("bob@acme.test")
     response = api.post(f"/api/deals/{demo['tailspin']}/members", json={"user_id": demo["dave"]})
     assert response.status_code == 201
-    api.login("dave")
+    api.login("dave@acme.test")
     response = api.post(f"/api/deals/{demo['tailspin']}/members", json={"user_id": demo["alice"]})
     assert response.status_code == 403
 
@@ -223,9 +224,9 @@ def test_removed_member_loses_the_selection_at_once(browser, app, demo):
     from tests.support.state import last_deal_id
 
     dave, bob = browser(), browser()
-    dave.login("dave")
+    dave.login("dave@acme.test")
     dave.post(f"/api/deals/{demo['woodgrove']}/select")
-    bob.login("bob")
+    bob.login("bob@acme.test")
     assert bob.delete(f"/api/deals/{demo['woodgrove']}/members/{demo['dave']}").status_code == 204
     assert last_deal_id(app, demo["dave"]) is None
     assert dave.current_deal_id() is None
@@ -244,7 +245,7 @@ ACME_ROUTES = [
 
 @pytest.mark.parametrize("method,template", ACME_ROUTES)
 def test_other_organization_gets_404_on_every_deal_route(api, app, demo, method, template):
-    api.login("carol")
+    api.login("carol@globex.test")
     before = _count(app, AuditEvent)
     for deal in ("northwind", "woodgrove", "litware"):
         path = template.format(id=demo[deal], member=demo["dave"])
@@ -268,7 +269,7 @@ def test_other_organization_gets_404_on_every_deal_route(api, app, demo, method,
     ],
 )
 def test_non_deal_ids_are_404(api, demo, path):
-    api.login("alice")
+    api.login("alice@acme.test")
     response = api.get(path)
     assert response.status_code == 404
     assert response.get_json()["error"]["code"] == "not_found"

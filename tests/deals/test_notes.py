@@ -10,7 +10,7 @@ from tests.support.state import audit_actions
 
 def test_owner_writes_and_members_read_notes(browser, demo):
     bob = browser()
-    bob.login("bob")
+    bob.login("bob@acme.test")
     created = bob.post(f"/api/deals/{demo['woodgrove']}/notes", json={"body": "  Data room opens Monday.  "})
     assert created.status_code == 201, created.get_json()
     note = created.get_json()
@@ -18,7 +18,7 @@ def test_owner_writes_and_members_read_notes(browser, demo):
     assert note["author"] == {"id": demo["bob"], "email": "bob@acme.test"}
 
     dave = browser()
-    dave.login("dave")  # a viewer member of Woodgrove
+    dave.login("dave@acme.test")  # a viewer member of Woodgrove
     listed = dave.get(f"/api/deals/{demo['woodgrove']}/notes")
     assert listed.status_code == 200
     assert listed.get_json()["total"] == 1
@@ -26,7 +26,7 @@ def test_owner_writes_and_members_read_notes(browser, demo):
 
 
 def test_viewer_may_not_write_a_note(api, demo):
-    api.login("dave")
+    api.login("dave@acme.test")
     response = api.post(f"/api/deals/{demo['woodgrove']}/notes", json={"body": "hello"})
     assert response.status_code == 403
     assert response.get_json()["error"]["code"] == "forbidden"
@@ -35,7 +35,7 @@ def test_viewer_may_not_write_a_note(api, demo):
 @pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
 def test_editor_member_and_admin_may_write(browser, demo):
     bob = browser()
-    bob.login("bob")
+    bob.login("bob@acme.test")
     assert (
         bob.post(
             f"/api/deals/{demo['woodgrove']}/members", json={"user_id": demo["dave"], "role": "editor"}
@@ -43,21 +43,21 @@ def test_editor_member_and_admin_may_write(browser, demo):
         == 200
     )
     dave = browser()
-    dave.login("dave")
+    dave.login("dave@acme.test")
     assert dave.post(f"/api/deals/{demo['woodgrove']}/notes", json={"body": "editor note"}).status_code == 201
     alice = browser()
-    alice.login("alice")  # admin, neither owner nor member
+    alice.login("alice@acme.test")  # admin, neither owner nor member
     assert alice.post(f"/api/deals/{demo['woodgrove']}/notes", json={"body": "admin note"}).status_code == 201
 
 
 @pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
 def test_notes_of_an_invisible_deal_are_not_found(browser, demo):
     dave = browser()
-    dave.login("dave")
+    dave.login("dave@acme.test")
     assert dave.get(f"/api/deals/{demo['northwind']}/notes").status_code == 404
     assert dave.post(f"/api/deals/{demo['northwind']}/notes", json={"body": "x"}).status_code == 404
     carol = browser()
-    carol.login("carol")  # admin of another organization
+    carol.login("carol@globex.test")  # admin of another organization
     assert carol.get(f"/api/deals/{demo['woodgrove']}/notes").status_code == 404
 
 
@@ -66,7 +66,7 @@ def test_notes_of_an_invisible_deal_are_not_found(browser, demo):
     "payload", [{"body": ""}, {"body": "   "}, {"body": "x" * 2001}, {"body": "ok", "extra": 1}, {}]
 )
 def test_invalid_note_is_rejected(api, demo, payload):
-    api.login("bob")
+    api.login("bob@acme.test")
     response = api.post(f"/api/deals/{demo['woodgrove']}/notes", json=payload)
     assert response.status_code == 422
     assert response.get_json()["error"]["code"] == "validation_error"
@@ -77,7 +77,7 @@ def test_notes_need_sign_in_and_csrf(browser, demo):
     anonymous = browser()
     assert anonymous.get(f"/api/deals/{demo['woodgrove']}/notes").status_code == 401
     bob = browser()
-    bob.login("bob")
+    bob.login("bob@acme.test")
     response = bob.client.post(f"/api/deals/{demo['woodgrove']}/notes", json={"body": "no token"})
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "csrf_failed"
@@ -85,7 +85,7 @@ def test_notes_need_sign_in_and_csrf(browser, demo):
 
 @pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
 def test_notes_are_newest_first_and_paged(app, api, demo):
-    api.login("bob")
+    api.login("bob@acme.test")
     for n in range(3):
         assert api.post(f"/api/deals/{demo['woodgrove']}/notes", json={"body": f"note {n}"}).status_code == 201
     page = api.get(f"/api/deals/{demo['woodgrove']}/notes?limit=2").get_json()

@@ -25,7 +25,7 @@ def actions(app, user_id: int) -> list[str]:
 
 def test_admin_lists_the_users_of_their_own_organization(browser, demo):
     alice = browser()
-    alice.login("alice")
+    alice.login("alice@acme.test")
     response = alice.get("/api/users")
     assert response.status_code == 200
     users = response.get_json()["users"]
@@ -35,7 +35,7 @@ def test_admin_lists_the_users_of_their_own_organization(browser, demo):
 
 def test_members_may_not_list_or_change_users(browser, demo):
     bob = browser()
-    bob.login("bob")
+    bob.login("bob@acme.test")
     assert bob.get("/api/users").status_code == 403
     response = bob.patch(f"/api/users/{demo['dave']}", json={"role": "admin"})
     assert response.status_code == 403
@@ -50,7 +50,7 @@ def test_users_api_needs_sign_in(api, demo):
 
 def test_another_organizations_user_is_not_found(browser, demo):
     alice = browser()
-    alice.login("alice")
+    alice.login("alice@acme.test")
     response = alice.patch(f"/api/users/{demo['carol']}", json={"is_active": False})
     assert response.status_code == 404
     assert alice.patch("/api/users/999999", json={"is_active": False}).status_code == 404
@@ -69,7 +69,7 @@ def test_another_organizations_user_is_not_found(browser, demo):
 @pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
 def test_invalid_changes_are_422(browser, demo, body, field):
     alice = browser()
-    alice.login("alice")
+    alice.login("alice@acme.test")
     response = alice.patch(f"/api/users/{demo['bob']}", json=body)
     assert response.status_code == 422
     assert field in response.get_json()["error"]["fields"]
@@ -77,7 +77,7 @@ def test_invalid_changes_are_422(browser, demo, body, field):
 
 def test_an_admin_cannot_demote_or_deactivate_themselves(browser, demo):
     alice = browser()
-    alice.login("alice")
+    alice.login("alice@acme.test")
     for body in ({"role": "member"}, {"is_active": False}):
         response = alice.patch(f"/api/users/{demo['alice']}", json=body)
         assert response.status_code == 409
@@ -86,12 +86,12 @@ def test_an_admin_cannot_demote_or_deactivate_themselves(browser, demo):
 
 def test_role_change_and_reactivation_are_audited_and_shown(browser, app, demo):
     alice = browser()
-    alice.login("alice")
+    alice.login("alice@acme.test")
     response = alice.patch(f"/api/users/{demo['dave']}", json={"role": "admin", "is_active": False})
     assert response.status_code == 200
     assert response.get_json()["role"] == "admin" and response.get_json()["is_active"] is False
     assert alice.patch(f"/api/users/{demo['dave']}", json={"is_active": True}).status_code == 200
-    browser().login("dave")
+    browser().login("dave@acme.test")
     assert actions(app, demo["alice"]).count("user.role_change") == 1
     assert {"user.deactivate", "user.activate"} <= set(actions(app, demo["alice"]))
 
@@ -101,7 +101,7 @@ def test_role_change_and_reactivation_are_audited_and_shown(browser, app, demo):
 
 def test_wrong_current_password_is_invalid_credentials(browser, demo):
     bob = browser()
-    bob.login("bob")
+    bob.login("bob@acme.test")
     response = bob.post("/api/auth/password", json={"current_password": "nope", "new_password": NEW_PASSWORD})
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_credentials"
@@ -111,7 +111,7 @@ def test_wrong_current_password_is_invalid_credentials(browser, demo):
 @pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
 def test_weak_new_password_is_422(browser, demo, weak):
     bob = browser()
-    bob.login("bob")
+    bob.login("bob@acme.test")
     response = bob.post("/api/auth/password", json={"current_password": "demo-password", "new_password": weak})
     assert response.status_code == 422
     assert "new_password" in response.get_json()["error"]["fields"]
@@ -119,7 +119,7 @@ def test_weak_new_password_is_422(browser, demo, weak):
 
 def test_password_change_is_audited_and_the_current_session_stays(browser, app, demo):
     bob = browser()
-    bob.login("bob")
+    bob.login("bob@acme.test")
     response = bob.post("/api/auth/password", json={"current_password": "demo-password", "new_password": NEW_PASSWORD})
     assert response.status_code == 200
     assert response.get_json() == {"revoked": 0}

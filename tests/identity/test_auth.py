@@ -9,7 +9,7 @@ from tests.support.state import stored_session
 
 
 def test_login_returns_user_and_no_deal(api, demo):
-    body = api.login("alice").get_json()
+    body = api.login("alice@acme.test").get_json()
     assert body == {
         "user": {
             "id": demo["alice"],
@@ -41,7 +41,7 @@ def test_bad_credentials_get_one_answer(api, demo, email, password):
 
 
 def test_session_holds_only_plain_values(api, app, demo):
-    api.login("alice")
+    api.login("alice@acme.test")
     data = stored_session(app, api.session_id())
     for key, value in data.items():
         if key == "deal_ctx":
@@ -56,7 +56,7 @@ def test_sign_in_issues_a_new_session_id(api, app, demo):
     assert api.csrf  # an anonymous session exists before sign-in
     anonymous_sid = api.session_id()
     assert anonymous_sid is not None
-    api.login("alice")
+    api.login("alice@acme.test")
     assert api.session_id() != anonymous_sid
     assert stored_session(app, anonymous_sid) is None
 
@@ -67,13 +67,13 @@ def test_fixated_session_id_is_useless_after_sign_in(browser, app, demo):
     planted = attacker.session_id()
     victim = browser()
     victim.client.set_cookie("dealdesk_session", planted)
-    victim.login("alice")
+    victim.login("alice@acme.test")
     # The attacker's cookie never became a signed-in session.
     assert attacker.get("/api/me").status_code == 401
 
 
 def test_logout_destroys_the_server_side_session(api, app, demo):
-    api.login("alice")
+    api.login("alice@acme.test")
     sid = api.session_id()
     assert api.post("/api/auth/logout").status_code == 204
     assert stored_session(app, sid) is None
@@ -91,7 +91,7 @@ def test_me_requires_sign_in(api, demo):
 
 @pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_REDIS], indirect=True)
 def test_session_cookie_flags(api, demo):
-    response = api.login("alice")
+    response = api.login("alice@acme.test")
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie
     assert "SameSite=Lax" in cookie
@@ -112,7 +112,7 @@ def test_production_cookies_are_secure(stack_settings, demo):
     "method,path", [("POST", "/api/auth/login"), ("POST", "/api/deals"), ("DELETE", "/api/deals/current")]
 )
 def test_changes_without_csrf_token_are_rejected(api, demo, method, path):
-    api.login("alice")
+    api.login("alice@acme.test")
     missing = api.client.open(path, method=method, json={})
     wrong = api.client.open(path, method=method, json={}, headers={"X-CSRFToken": "not-the-token"})
     for response in (missing, wrong):
@@ -123,8 +123,8 @@ def test_changes_without_csrf_token_are_rejected(api, demo, method, path):
 @pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
 def test_csrf_token_of_another_session_is_rejected(browser, demo):
     first, second = browser(), browser()
-    first.login("alice")
-    second.login("bob")
+    first.login("alice@acme.test")
+    second.login("bob@acme.test")
     response = second.client.post(f"/api/deals/{demo['tailspin']}/select", headers={"X-CSRFToken": first.csrf})
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "csrf_failed"

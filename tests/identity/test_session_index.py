@@ -50,7 +50,7 @@ def backdate_last_seen(app: Flask, sid: str) -> None:
 
 def test_sign_in_indexes_the_session_by_hash_with_a_public_id(browser, app, demo):
     api = browser()
-    api.login("bob")
+    api.login("bob@acme.test")
     sid = api.session_id()
     [row] = index_rows(app, demo["bob"])
     assert row.sid_hash == sid_hash(sid)
@@ -63,7 +63,7 @@ def test_sign_in_indexes_the_session_by_hash_with_a_public_id(browser, app, demo
 
 def test_the_store_never_holds_the_raw_session_id(browser, app, demo):
     api = browser()
-    api.login("bob")
+    api.login("bob@acme.test")
     sid = api.session_id()
     client = app.extensions.get("dealdesk_redis")
     if client is not None:
@@ -78,9 +78,9 @@ def test_the_store_never_holds_the_raw_session_id(browser, app, demo):
 
 def test_list_shows_only_my_sessions_and_marks_the_current_one(browser, app, demo):
     laptop, phone, other = browser(), browser(), browser()
-    laptop.login("bob")
-    phone.login("bob")
-    other.login("dave")
+    laptop.login("bob@acme.test")
+    phone.login("bob@acme.test")
+    other.login("dave@acme.test")
     response = laptop.get("/api/sessions")
     assert response.status_code == 200
     sessions = response.get_json()["sessions"]
@@ -101,8 +101,8 @@ def test_sessions_api_needs_sign_in(api, demo):
 
 def test_revoking_a_session_signs_that_browser_out_on_its_next_request(browser, app, demo):
     laptop, phone = browser(), browser()
-    laptop.login("bob")
-    phone.login("bob")
+    laptop.login("bob@acme.test")
+    phone.login("bob@acme.test")
     phone_sid = phone.session_id()
     [phone_row] = [row for row in index_rows(app, demo["bob"]) if row.sid_hash == sid_hash(phone_sid)]
     assert laptop.delete(f"/api/sessions/{phone_row.public_id}").status_code == 204
@@ -114,8 +114,8 @@ def test_revoking_a_session_signs_that_browser_out_on_its_next_request(browser, 
 
 def test_another_users_session_is_not_found(browser, app, demo):
     bob, dave = browser(), browser()
-    bob.login("bob")
-    dave.login("dave")
+    bob.login("bob@acme.test")
+    dave.login("dave@acme.test")
     [dave_row] = index_rows(app, demo["dave"])
     response = bob.delete(f"/api/sessions/{dave_row.public_id}")
     assert response.status_code == 404
@@ -126,7 +126,7 @@ def test_another_users_session_is_not_found(browser, app, demo):
 
 def test_revoking_the_current_session_is_signing_out(browser, app, demo):
     api = browser()
-    api.login("bob")
+    api.login("bob@acme.test")
     [row] = index_rows(app, demo["bob"])
     response = api.delete(f"/api/sessions/{row.public_id}")
     assert response.status_code == 204
@@ -137,8 +137,8 @@ def test_revoking_the_current_session_is_signing_out(browser, app, demo):
 def test_revoke_others_keeps_only_the_current_session(browser, app, demo):
     laptop, phone, tablet, dave = browser(), browser(), browser(), browser()
     for client in (laptop, phone, tablet):
-        client.login("bob")
-    dave.login("dave")
+        client.login("bob@acme.test")
+    dave.login("dave@acme.test")
     response = laptop.post("/api/sessions/revoke-others")
     assert response.status_code == 200
     assert response.get_json() == {"revoked": 2}
@@ -151,22 +151,22 @@ def test_revoke_others_keeps_only_the_current_session(browser, app, demo):
 
 
 def test_sign_out_removes_the_row(api, app, demo):
-    api.login("bob")
+    api.login("bob@acme.test")
     assert len(index_rows(app, demo["bob"])) == 1
     assert api.post("/api/auth/logout").status_code == 204
     assert index_rows(app, demo["bob"]) == []
 
 
 def test_signing_in_again_in_the_same_browser_replaces_the_row(api, app, demo):
-    api.login("bob")
+    api.login("bob@acme.test")
     first = api.session_id()
-    api.login("bob")
+    api.login("bob@acme.test")
     assert api.session_id() != first
     assert [row.sid_hash for row in index_rows(app, demo["bob"])] == [sid_hash(api.session_id())]
 
 
 def test_warm_requests_do_not_write_last_seen(api, app, demo, count_queries):
-    api.login("bob")
+    api.login("bob@acme.test")
     api.get("/api/csrf")
     [before] = index_rows(app, demo["bob"])
     with count_queries() as log:
@@ -179,7 +179,7 @@ def test_warm_requests_do_not_write_last_seen(api, app, demo, count_queries):
 
 
 def test_last_seen_moves_when_the_session_lifetime_is_extended(api, app, demo, count_queries):
-    api.login("bob")
+    api.login("bob@acme.test")
     sid = api.session_id()
     backdate_last_seen(app, sid)
     [before] = index_rows(app, demo["bob"])
@@ -195,8 +195,8 @@ def test_last_seen_moves_when_the_session_lifetime_is_extended(api, app, demo, c
 
 def test_expired_rows_are_not_listed_and_are_purged(browser, app, demo):
     old, fresh = browser(), browser()
-    old.login("bob")
-    fresh.login("bob")
+    old.login("bob@acme.test")
+    fresh.login("bob@acme.test")
     with app.app_context():
         db.session.execute(
             update(UserSession)
@@ -213,7 +213,7 @@ def test_expired_rows_are_not_listed_and_are_purged(browser, app, demo):
 
 def test_cli_style_revocation_by_public_id_without_a_user(browser, app, demo):
     api = browser()
-    api.login("dave")
+    api.login("dave@acme.test")
     [row] = index_rows(app, demo["dave"])
     with app.app_context():
         assert session_index.revoke_session(db.session, public_id=row.public_id) == row.sid_hash
@@ -242,8 +242,8 @@ def test_a_deactivated_user_is_not_indexed(app, demo):
 def test_a_session_the_store_lost_is_not_listed_and_its_row_goes(browser, app, demo):
     """A Redis restarted without its data, or a key evicted: the device is signed out, so it is not listed."""
     laptop, phone = browser(), browser()
-    laptop.login("bob")
-    phone.login("bob")
+    laptop.login("bob@acme.test")
+    phone.login("bob@acme.test")
     assert len(index_rows(app, demo["bob"])) == 2
     expire_session(app, phone.session_id())
     listed = laptop.get("/api/sessions").get_json()["sessions"]

@@ -20,13 +20,13 @@ def session_ids(page: str) -> list[str]:
 @ONE_STACK
 def test_sessions_page_lists_this_device_first_and_revokes_another(browser, demo):
     laptop = browser()
-    laptop.login("bob")
+    laptop.login("bob@acme.test")
     phone = browser()
     phone.client.environ_base["HTTP_USER_AGENT"] = (
         "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
         "Version/17.0 Mobile/15E148 Safari/604.1"
     )
-    phone.login("bob")
+    phone.login("bob@acme.test")
     page = laptop.get("/settings/sessions").text
     ids = session_ids(page)
     assert len(ids) == 2
@@ -41,7 +41,7 @@ def test_sessions_page_lists_this_device_first_and_revokes_another(browser, demo
 
 @ONE_STACK
 def test_revoking_this_device_signs_out(browser, demo):
-    user = signed_in(browser, "bob")
+    user = signed_in(browser, "bob@acme.test")
     (mine,) = session_ids(user.get("/settings/sessions").text)
     assert submit(user, f"/settings/sessions/{mine}/revoke").headers["Location"] == "/login"
     assert user.get("/").status_code == 302
@@ -49,8 +49,8 @@ def test_revoking_this_device_signs_out(browser, demo):
 
 @ONE_STACK
 def test_sign_out_everywhere_else_keeps_this_session(browser, demo):
-    keep = signed_in(browser, "bob")
-    others = [signed_in(browser, "bob") for _ in range(2)]
+    keep = signed_in(browser, "bob@acme.test")
+    others = [signed_in(browser, "bob@acme.test") for _ in range(2)]
     response = submit(keep, "/settings/sessions/revoke-others")
     assert response.status_code == 302
     assert "Signed out 2 other sessions." in keep.get("/settings/sessions").text
@@ -60,20 +60,20 @@ def test_sign_out_everywhere_else_keeps_this_session(browser, demo):
 
 @ONE_STACK
 def test_sessions_of_another_user_cannot_be_revoked(browser, demo):
-    dave = signed_in(browser, "dave")
+    dave = signed_in(browser, "dave@acme.test")
     (daves,) = session_ids(dave.get("/settings/sessions").text)
-    bob = signed_in(browser, "bob")
+    bob = signed_in(browser, "bob@acme.test")
     assert submit(bob, f"/settings/sessions/{daves}/revoke").status_code == 404
     assert dave.get("/").status_code == 200
 
 
 @ONE_STACK
 def test_people_page_is_for_admins(browser, demo):
-    bob = signed_in(browser, "bob")
+    bob = signed_in(browser, "bob@acme.test")
     assert bob.get("/admin/users").status_code == 403
     assert submit(bob, f"/admin/users/{demo['dave']}/active", {"active": "0"}).status_code == 403
     assert ">People<" not in bob.get("/").text
-    alice = signed_in(browser, "alice")
+    alice = signed_in(browser, "alice@acme.test")
     page = alice.get("/admin/users").text
     assert "bob@acme.test" in page
     assert "dave@acme.test" in page
@@ -83,8 +83,8 @@ def test_people_page_is_for_admins(browser, demo):
 
 @ONE_STACK
 def test_admin_changes_a_role_and_deactivates_someone(browser, demo):
-    alice = signed_in(browser, "alice")
-    dave = signed_in(browser, "dave")
+    alice = signed_in(browser, "alice@acme.test")
+    dave = signed_in(browser, "dave@acme.test")
     assert submit(alice, f"/admin/users/{demo['dave']}/role", {"role": "admin"}).status_code == 302
     assert "dave@acme.test is now admin." in alice.get("/admin/users").text
     assert dave.get("/admin/users").status_code == 200  # the live session follows the new role

@@ -125,8 +125,8 @@ def test_unknown_job_or_user_is_a_usage_error(app, demo):
 @pytest.mark.parametrize("stack", [SQLITE_SQL, SQLITE_REDIS], indirect=True)
 def test_sessions_list_and_revoke_by_email(app, demo, browser):
     laptop, phone = browser(), browser()
-    laptop.login("alice")
-    phone.login("alice")
+    laptop.login("alice@acme.test")
+    phone.login("alice@acme.test")
 
     listed = invoke(app, "sessions", "list", "--user", "ALICE@acme.test")
     assert listed.exit_code == 0, listed.output

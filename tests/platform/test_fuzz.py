@@ -36,11 +36,11 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from tests.support.factories import DEFAULT_PASSWORD
 from tests.support.stacks import POSTGRES_REDIS
 from web import create_app
 from web.audit.models import AuditEvent
 from web.deals.models import Deal, DealMember, DealNote
-from web.demo import DEMO_PASSWORD
 from web.extensions import db
 from web.identity.models import Organization, User, UserSession
 from web.platform.api_spec import openapi_document
@@ -119,7 +119,7 @@ class Browser:
         self.token = self.http.get(f"{self.base_url}/api/csrf", timeout=REQUEST_TIMEOUT).json()["csrf_token"]
         response = self.http.post(
             f"{self.base_url}/api/auth/login",
-            json={"email": self.email, "password": DEMO_PASSWORD},
+            json={"email": self.email, "password": DEFAULT_PASSWORD},
             headers={"X-CSRFToken": self.token},
             timeout=REQUEST_TIMEOUT,
         )
@@ -187,7 +187,7 @@ def with_known_path_values(strategy, known: dict[str, list[Any]]):
 def test_fuzzed_requests_never_fail_or_cross_organizations(live_server, demo, method, path, browser):
     app, base_url = live_server
     carol = browser()
-    carol.login("carol")  # Globex has a live session and an audit trail that must stay untouched
+    carol.login("carol@globex.test")  # Globex has a live session and an audit trail that must stay untouched
     before = other_organization_rows(app, demo["globex"])
     operation = schemathesis.openapi.from_dict(fuzzing_document(app))[path][method]
     alice = Browser(base_url, "alice@acme.test")

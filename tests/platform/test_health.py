@@ -62,7 +62,7 @@ def test_polling_creates_no_session_and_sets_no_cookie(app, stack):
 
 @pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
 def test_a_poll_with_a_session_cookie_leaves_the_session_alone(api, app, demo, count_queries):
-    api.login("alice")
+    api.login("alice@acme.test")
     with count_queries() as log:
         response = api.get(HEALTH)
     assert response.status_code == 200

@@ -16,7 +16,7 @@ def test_nul_in_json_fields_is_a_validation_error(api, demo):
     assert response.get_json()["error"]["fields"] == {
         "email": "Must not contain NUL characters or unpaired surrogates."
     }
-    api.login("alice")
+    api.login("alice@acme.test")
     assert api.post("/api/deals", json={"name": "a\x00b"}).status_code == 422
     assert api.post(f"/api/deals/{demo['northwind']}/notes", json={"body": "x\x00"}).status_code == 422
     assert api.patch(f"/api/deals/{demo['northwind']}", json={"name": "\x00"}).status_code == 422
@@ -27,7 +27,7 @@ def test_nul_in_json_fields_is_a_validation_error(api, demo):
 
 @on_postgres_and_sqlite
 def test_nul_in_query_path_and_form_values(api, demo):
-    api.login("alice")
+    api.login("alice@acme.test")
     response = api.get("/api/audit?action=deal%00select")
     assert response.status_code == 422
     assert set(response.get_json()["error"]["fields"]) == {"action"}
@@ -38,7 +38,7 @@ def test_nul_in_query_path_and_form_values(api, demo):
 
 @pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
 def test_unpaired_surrogates_are_refused_and_ordinary_text_passes(api, demo):
-    api.login("alice")
+    api.login("alice@acme.test")
     raw = '{"name": "broken \\ud800 text"}'
     assert api.post("/api/deals", data=raw, content_type="application/json").status_code == 422
     created = api.post("/api/deals", json={"name": "Zürich — 東京 ✓ 🚀"})

@@ -28,7 +28,7 @@ def same_browser_on(app, browser: ApiClient) -> ApiClient:
 def test_rotation_keeps_sessions_and_csrf_tokens(stack_settings, app, demo):
     before = stack_settings.make_app(SECRET_KEY=OLD_KEY)
     browser = ApiClient(before.test_client())
-    browser.login("alice")
+    browser.login("alice@acme.test")
     assert browser.post(f"/api/deals/{demo['northwind']}/select").status_code == 200
 
     rotated = stack_settings.make_app(SECRET_KEY=NEW_KEY, SECRET_KEY_FALLBACKS=[OLD_KEY])
@@ -51,7 +51,7 @@ def test_rotation_keeps_sessions_and_csrf_tokens(stack_settings, app, demo):
 def test_rotation_without_fallback_rejects_old_tokens_but_keeps_the_session(stack_settings, app, demo):
     before = stack_settings.make_app(SECRET_KEY=OLD_KEY)
     browser = ApiClient(before.test_client())
-    browser.login("alice")
+    browser.login("alice@acme.test")
 
     after = same_browser_on(stack_settings.make_app(SECRET_KEY=NEW_KEY), browser)
     assert after.get("/api/me").status_code == 200  # the session id is not signed with the key
@@ -64,7 +64,7 @@ def test_rotation_without_fallback_rejects_old_tokens_but_keeps_the_session(stac
 def test_page_form_token_survives_rotation(stack_settings, app, demo):
     before = stack_settings.make_app(SECRET_KEY=OLD_KEY)
     browser = ApiClient(before.test_client())
-    browser.login("alice")
+    browser.login("alice@acme.test")
     page = browser.get("/").get_data(as_text=True)
     token = re.search(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
 
@@ -90,10 +90,10 @@ def test_rolling_rotation_new_key_announced_first_then_swapped(stack_settings, a
     announced = stack_settings.make_app(SECRET_KEY=OLD_KEY, SECRET_KEY_FALLBACKS=[NEW_KEY])
     swapped = stack_settings.make_app(SECRET_KEY=NEW_KEY, SECRET_KEY_FALLBACKS=[OLD_KEY])
     browser = ApiClient(swapped.test_client())
-    browser.login("alice")  # its token is signed with the new key
+    browser.login("alice@acme.test")  # its token is signed with the new key
     on_announced = same_browser_on(announced, browser)
     assert on_announced.post(f"/api/deals/{demo['northwind']}/select").status_code == 200
     old_token_browser = ApiClient(announced.test_client())
-    old_token_browser.login("bob")  # signed with the old key
+    old_token_browser.login("bob@acme.test")  # signed with the old key
     on_swapped = same_browser_on(swapped, old_token_browser)
     assert on_swapped.post(f"/api/deals/{demo['tailspin']}/select").status_code == 200

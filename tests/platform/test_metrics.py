@@ -68,11 +68,11 @@ def test_restores_and_warm_requests_are_counted(browser, demo, app):
         ("auto_restore_duration_seconds_count", {}),
     )
     alice = browser()
-    alice.login("alice")  # nothing selected yet: "empty"
+    alice.login("alice@acme.test")  # nothing selected yet: "empty"
     assert alice.post(f"/api/deals/{demo['northwind']}/select").status_code == 200
     for _ in range(5):
         alice.current_deal_id()  # warm: the session holds the context
-    browser().login("alice")  # another browser: "restored"
+    browser().login("alice@acme.test")  # another browser: "restored"
 
     restored, empty, warm, timed = counts()
     assert (restored, empty, timed) == (1, 1, 2)
@@ -82,18 +82,18 @@ def test_restores_and_warm_requests_are_counted(browser, demo, app):
 @ON_TWO_STACKS
 def test_a_denied_restore_is_counted(browser, demo, app):
     dave = browser()
-    dave.login("dave")
+    dave.login("dave@acme.test")
     assert dave.post(f"/api/deals/{demo['woodgrove']}/select").status_code == 200
     run_sql(app, delete(DealMember).where(DealMember.user_id == demo["dave"]))
     counts = Delta(("auto_restore_total", {"result": "denied"}))
-    browser().login("dave")
+    browser().login("dave@acme.test")
     assert counts() == [1]
 
 
 @ON_TWO_STACKS
 def test_deal_selections_are_counted_by_result(api, demo):
     counts = Delta(("deal_select_total", {"result": "selected"}), ("deal_select_total", {"result": "not_found"}))
-    api.login("bob")
+    api.login("bob@acme.test")
     assert api.post(f"/api/deals/{demo['tailspin']}/select").status_code == 200
     assert api.post(f"/api/deals/{demo['initech']}/select").status_code == 404  # another organization's
     assert counts() == [1, 1]

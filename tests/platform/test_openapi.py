@@ -123,7 +123,7 @@ def anonymous_flow(client: RecordingClient) -> None:
 
 
 def deal_flow(client: RecordingClient, demo: dict[str, int]) -> None:
-    client.login("alice")
+    client.login("alice@acme.test")
     assert client.get("/api/me").status_code == 200
     assert client.get("/api/deals?limit=2&offset=1").status_code == 200
     assert client.get("/api/deals?limit=0").status_code == 422
@@ -155,7 +155,7 @@ def deal_flow(client: RecordingClient, demo: dict[str, int]) -> None:
 
 
 def member_flow(client: RecordingClient, demo: dict[str, int]) -> None:
-    client.login("dave")  # a viewer of Woodgrove
+    client.login("dave@acme.test")  # a viewer of Woodgrove
     assert client.get("/api/audit").status_code == 403
     assert client.patch(f"/api/deals/{demo['woodgrove']}", json={"name": "Mine now"}).status_code == 403
     assert client.post(f"/api/deals/{demo['woodgrove']}/notes", json={"body": "hi"}).status_code == 403
@@ -165,8 +165,8 @@ def member_flow(client: RecordingClient, demo: dict[str, int]) -> None:
 
 
 def accounts_flow(client: RecordingClient, other_browser: RecordingClient, demo: dict[str, int]) -> None:
-    other_browser.login("bob")
-    client.login("bob")
+    other_browser.login("bob@acme.test")
+    client.login("bob@acme.test")
     sessions = client.get("/api/sessions")
     assert sessions.status_code == 200
     other = next(s["id"] for s in sessions.get_json()["sessions"] if not s["current"])
@@ -179,7 +179,7 @@ def accounts_flow(client: RecordingClient, other_browser: RecordingClient, demo:
     assert client.post("/api/auth/password", json={"current_password": "x"}).status_code == 422
     changed = {"current_password": "demo-password", "new_password": "another long password 42"}
     assert client.post("/api/auth/password", json=changed).status_code == 200
-    client.login("alice")
+    client.login("alice@acme.test")
     assert client.get("/api/users").status_code == 200
     assert client.patch(f"/api/users/{demo['bob']}", json={"role": "admin"}).status_code == 200
     assert client.patch(f"/api/users/{demo['alice']}", json={"is_active": False}).status_code == 409
@@ -213,7 +213,7 @@ def test_main_flows_match_the_description(app, demo, recording, exchanges):
 @pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
 def test_out_of_range_ids_are_not_found_for_every_method(api, demo):
     """Found by the fuzz run: Werkzeug answered 405 when a converter rejected the id after matching."""
-    api.login("alice")
+    api.login("alice@acme.test")
     for method in ("GET", "PATCH", "DELETE"):
         for deal_id in ("2147483648", "821776961478", "0"):
             response = api.client.open(f"/api/deals/{deal_id}", method=method, headers={"X-CSRFToken": api.csrf})

@@ -43,7 +43,7 @@ def test_headers_on_pages_api_errors_and_static_files(app, api, demo):
         api.post("/api/deals", json={}, headers={"X-CSRFToken": "forged"}),  # CSRF failure
         api.get("/static/app.css"),
     ]
-    api.login("alice")
+    api.login("alice@acme.test")
     responses += [api.get("/"), api.get("/api/deals"), api.post(f"/api/deals/{demo['northwind']}/select")]
     assert {r.status_code for r in responses} >= {200, 302, 400, 401, 404}
     for response in responses:

@@ -24,6 +24,7 @@ from redis.sentinel import SentinelConnectionPool
 
 from tests.support.clients import ApiClient
 from tests.support.stacks import POSTGRES_REDIS, require_server
+from tests.support.world import EMAILS
 
 SERVICE = "dealdesk-test"
 DOWN_AFTER_MS = 1000
@@ -208,7 +209,7 @@ def test_primary_loss_gives_only_503s_then_service_resumes_with_every_selection(
 
     browsers = {name: ApiClient(app.test_client()) for name in SELECTIONS}
     for name, deal in SELECTIONS.items():
-        browsers[name].login(name)
+        browsers[name].login(EMAILS[name])
         assert browsers[name].post(f"/api/deals/{demo[deal]}/select").status_code == 200
     primary = redis_cluster.client(redis_cluster.primary_port)
     assert primary.wait(1, 5000) == 1, "the replica did not acknowledge every write"
@@ -227,7 +228,7 @@ def test_primary_loss_gives_only_503s_then_service_resumes_with_every_selection(
         browser = browsers[name]
         if browser.get("/api/me").status_code == 401:  # a lost session: sign in, the deal is restored
             browser._csrf = None
-            browser.login(name)
+            browser.login(EMAILS[name])
         assert browser.current_deal_id() == demo[deal], name
 
     # Writes go to the promoted replica: sessions, sign-in throttling and job locks.

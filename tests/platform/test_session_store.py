@@ -33,7 +33,7 @@ def _ghosts(app) -> int:
 def test_failed_request_leaves_no_row_behind(app, browser, demo):
     _add_failing_view(app)
     api = browser()
-    api.login("alice")
+    api.login("alice@acme.test")
     response = api.post("/api/test/add-then-fail")
     assert response.status_code == 500
     assert response.get_json() == {"error": {"code": "internal_error", "message": "Something went wrong on our side."}}
@@ -43,7 +43,7 @@ def test_failed_request_leaves_no_row_behind(app, browser, demo):
 
 
 def test_unchanged_request_does_not_rewrite_the_session(app, api, demo):
-    api.login("alice")
+    api.login("alice@acme.test")
     api.post(f"/api/deals/{demo['northwind']}/select")
     before = stored_session(app, api.session_id())
     version_before = _row_version(app, api.session_id())

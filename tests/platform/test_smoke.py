@@ -4,7 +4,7 @@ from tests.support.stacks import SQLITE_SQL
 
 
 def test_login_and_select_round_trip(api, demo):
-    api.login("alice")
+    api.login("alice@acme.test")
     response = api.post(f"/api/deals/{demo['northwind']}/select")
     assert response.status_code == 200
     assert api.current_deal_id() == demo["northwind"]
@@ -12,4 +12,4 @@ def test_login_and_select_round_trip(api, demo):
 
 @pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
 def test_narrowed_stack_runs_once(api, demo):
-    assert api.login("bob").get_json()["user"]["email"] == "bob@acme.test"
+    assert api.login("bob@acme.test").get_json()["user"]["email"] == "bob@acme.test"

@@ -79,7 +79,7 @@ def assert_unavailable(response, *, api: bool = True) -> None:  # type: ignore[n
 @ON_REDIS_STACKS
 def test_dead_redis_answers_503_quickly_and_recovers_with_the_selection(outage_app, demo, redis_server, store_log):
     alice = ApiClient(outage_app.test_client())
-    alice.login("alice")
+    alice.login("alice@acme.test")
     assert alice.post(f"/api/deals/{demo['northwind']}/select").status_code == 200
     csrf = alice.csrf
 
@@ -108,7 +108,7 @@ def test_dead_redis_answers_503_quickly_and_recovers_with_the_selection(outage_a
     redis_server.start()  # a fresh, empty server: every session is gone
     assert outage_app.test_client().get("/api/health/session").status_code == 200
     assert alice.get("/api/deals/current").status_code == 401  # signed out, not an error
-    alice.login("alice")
+    alice.login("alice@acme.test")
     assert alice.current_deal_id() == demo["northwind"]  # restored from users.last_deal_id
     assert any("available again" in message for message in store_log.messages(logging.WARNING))
 
@@ -131,14 +131,14 @@ def test_store_dying_during_sign_in_is_a_503_not_a_500(stack_settings, app, demo
     )
     assert_unavailable(response)
     redis_server.start()
-    browser.login("alice")
+    browser.login("alice@acme.test")
     assert browser.get("/api/me").status_code == 200
 
 
 @ON_REDIS_STACKS
 def test_hung_redis_answers_503_in_bounded_time_and_the_session_survives(outage_app, demo, redis_server):
     bob = ApiClient(outage_app.test_client())
-    bob.login("bob")
+    bob.login("bob@acme.test")
     assert bob.post(f"/api/deals/{demo['tailspin']}/select").status_code == 200
 
     redis_server.freeze()
@@ -169,12 +169,12 @@ def test_a_failed_save_is_a_503_and_the_selection_still_holds(stack_settings, ap
         return response
 
     dave = ApiClient(flaky.test_client())
-    dave.login("dave")
+    dave.login("dave@acme.test")
     response = dave.post(f"/api/deals/{demo['woodgrove']}/select", headers={"X-Test-Kill-Store": "1"})
     assert_unavailable(response)
 
     redis_server.start()
-    dave.login("dave")
+    dave.login("dave@acme.test")
     assert dave.current_deal_id() == demo["woodgrove"]
 
 
@@ -212,7 +212,7 @@ def database_switch(postgres_url: str) -> Iterator[Callable[[bool], None]]:
 @pytest.mark.parametrize("stack", [POSTGRES_REDIS], indirect=True)
 def test_database_outage_is_a_503_and_nothing_is_lost(app, demo, browser, database_switch):
     carol = browser()
-    carol.login("carol")
+    carol.login("carol@globex.test")
     assert carol.post(f"/api/deals/{demo['initech']}/select").status_code == 200
 
     database_switch(False)
@@ -240,8 +240,8 @@ def test_listing_sessions_while_the_store_is_down_lists_every_indexed_one(outage
     from web.identity import session_index
 
     laptop, phone = ApiClient(outage_app.test_client()), ApiClient(outage_app.test_client())
-    laptop.login("alice")
-    phone.login("alice")
+    laptop.login("alice@acme.test")
+    phone.login("alice@acme.test")
     redis_server.stop()
     with outage_app.app_context():
         rows = session_index.list_user_sessions(db.session, demo["alice"])

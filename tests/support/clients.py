@@ -9,7 +9,7 @@ from typing import Any
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from web.demo import DEMO_PASSWORD
+from tests.support.factories import DEFAULT_PASSWORD
 
 
 class ApiClient:
@@ -43,9 +43,8 @@ class ApiClient:
     def delete(self, path: str, **kwargs: Any) -> TestResponse:
         return self._send("DELETE", path, **kwargs)
 
-    def login(self, email: str, password: str = DEMO_PASSWORD) -> TestResponse:
-        if "@" not in email:
-            email = f"{email}@{'globex' if email == 'carol' else 'acme'}.test"
+    def login(self, email: str, password: str = DEFAULT_PASSWORD) -> TestResponse:
+        """Sign in through the API (asserting it worked); the CSRF token is fetched anew."""
         self._csrf = None  # like a real client: a fresh token for the session it signs in with
         response = self.post("/api/auth/login", json={"email": email, "password": password})
         assert response.status_code == 200, response.get_json()
@@ -78,7 +77,8 @@ def submit(user: ApiClient, path: str, data: dict[str, Any] | None = None, **kwa
     return user.client.post(path, data={"csrf_token": user.csrf, **(data or {})}, **kwargs)
 
 
-def signed_in(browser: Callable[..., ApiClient], who: str) -> ApiClient:
+def signed_in(browser: Callable[..., ApiClient], email: str) -> ApiClient:
+    """A new browser, signed in as ``email``."""
     user = browser()
-    user.login(who)
+    user.login(email)
     return user
