@@ -6,10 +6,12 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support.stacks import POSTGRES_REDIS, POSTGRES_SQL, SQLITE_SQL
+from tests.support.state import last_deal_id
 from tests.support.world import EMAILS
 from web.audit.models import AuditEvent
-from web.deals.models import Deal, DealMember
+from web.deals.models import Deal, DealMember, MemberRole, Stage
 from web.extensions import db
+from web.identity.models import Role
 
 ONE_STACK_PER_DATABASE = [SQLITE_SQL, POSTGRES_SQL]
 
@@ -34,9 +36,11 @@ def test_each_user_sees_exactly_their_deals(api, demo, user, expected):
     assert visible_names(api) == expected
 
 
-def test_deal_shape(api, demo):
-    api.login("alice@acme.test")
-    deal = api.get(f"/api/deals/{demo['northwind']}").get_json()
+def test_deal_shape(api, make):
+    owner = make.user()
+    made = make.deal(owner, stage=Stage.DILIGENCE, value="12500000.00")
+    api.login(owner.email)
+    deal = api.get(f"/api/deals/{made.id}").get_json()
     assert set(deal) == {"id", "name", "stage", "value", "owner_id", "organization_id", "created_at", "updated_at"}
     assert deal["value"] == "12500000.00"
     assert deal["stage"] == "diligence"
@@ -44,8 +48,11 @@ def test_deal_shape(api, demo):
 
 
 @pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
-def test_pagination(api, demo):
-    api.login("alice@acme.test")
+def test_pagination(api, make):
+    owner = make.user()
+    for _ in range(5):
+        make.deal(owner)
+    api.login(owner.email)
     page = api.get("/api/deals?limit=2&offset=1").get_json()
     everything = api.get("/api/deals").get_json()
     assert page["total"] == everything["total"] == 5
@@ -54,8 +61,8 @@ def test_pagination(api, demo):
 
 @pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
 @pytest.mark.parametrize("query", ["limit=0", "limit=201", "limit=abc", "offset=-1", "limit=1.5"])
-def test_bad_paging_is_a_validation_error(api, demo, query):
-    api.login("alice@acme.test")
+def test_bad_paging_is_a_validation_error(api, make, query):
+    api.login(make.user().email)
     response = api.get(f"/api/deals?{query}")
     assert response.status_code == 422
     body = response.get_json()["error"]
@@ -63,15 +70,16 @@ def test_bad_paging_is_a_validation_error(api, demo, query):
     assert set(body["fields"]) <= {"limit", "offset"}
 
 
-def test_create_deal(api, app, demo):
-    api.login("bob@acme.test")
+def test_create_deal(api, app, make):
+    bob = make.user()
+    api.login(bob.email)
     response = api.post("/api/deals", json={"name": "  Vandelay Imports  ", "stage": "negotiation", "value": "1234.5"})
     assert response.status_code == 201
     deal = response.get_json()
     assert deal["name"] == "Vandelay Imports"
     assert deal["value"] == "1234.50"
-    assert deal["owner_id"] == demo["bob"]
-    assert deal["organization_id"] == demo["acme"]
+    assert deal["owner_id"] == bob.id
+    assert deal["organization_id"] == bob.organization_id
     assert api.get(f"/api/deals/{deal['id']}").status_code == 200
 
 
@@ -90,8 +98,8 @@ def test_create_deal(api, app, demo):
         ({"name": "ok", "owner_id": 1}, "owner_id"),
     ],
 )
-def test_invalid_deal_is_rejected_and_nothing_is_created(api, app, demo, body, field):
-    api.login("alice@acme.test")
+def test_invalid_deal_is_rejected_and_nothing_is_created(api, app, make, body, field):
+    api.login(make.user().email)
     before = _count(app, Deal)
     response = api.post("/api/deals", json=body)
     assert response.status_code == 422
@@ -118,8 +126,8 @@ def _count(app, model) -> int:
         ("name=x", "application/x-www-form-urlencoded", 400, "bad_request"),
     ],
 )
-def test_malformed_bodies(api, app, demo, data, content_type, status, code):
-    api.login("alice@acme.test")
+def test_malformed_bodies(api, app, make, data, content_type, status, code):
+    api.login(make.user().email)
     before = _count(app, AuditEvent)
     response = api.post("/api/deals", data=data, headers={"Content-Type": content_type})
     assert response.status_code == status
@@ -128,107 +136,125 @@ def test_malformed_bodies(api, app, demo, data, content_type, status, code):
 
 
 @pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
-def test_oversized_body_is_413(api, demo):
-    api.login("alice@acme.test")
+def test_oversized_body_is_413(api, make):
+    api.login(make.user().email)
     response = api.post("/api/deals", data="x" * (1024 * 1024 + 1), headers={"Content-Type": "application/json"})
     assert response.status_code == 413
     assert response.get_json()["error"]["code"] == "payload_too_large"
 
 
-def test_update_deal(api, demo):
-    api.login("bob@acme.test")
-    response = api.patch(f"/api/deals/{demo['tailspin']}", json={"stage": "diligence", "value": 99})
+def test_update_deal(api, make):
+    owner = make.user()
+    deal = make.deal(owner)
+    api.login(owner.email)
+    response = api.patch(f"/api/deals/{deal.id}", json={"stage": "diligence", "value": 99})
     assert response.status_code == 200
     assert response.get_json()["stage"] == "diligence"
     assert response.get_json()["value"] == "99.00"
 
 
 @pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
-def test_viewer_may_read_but_not_change(api, demo):
-    api.login("dave@acme.test")
-    assert api.get(f"/api/deals/{demo['woodgrove']}").status_code == 200
-    response = api.patch(f"/api/deals/{demo['woodgrove']}", json={"name": "Renamed"})
+def test_viewer_may_read_but_not_change(api, make):
+    deal = make.deal(make.user())
+    viewer = make.user(deal.organization_id)
+    make.member(deal, viewer, role=MemberRole.VIEWER)
+    api.login(viewer.email)
+    assert api.get(f"/api/deals/{deal.id}").status_code == 200
+    response = api.patch(f"/api/deals/{deal.id}", json={"name": "Renamed"})
     assert response.status_code == 403
     assert response.get_json()["error"]["code"] == "forbidden"
-    assert api.delete(f"/api/deals/{demo['woodgrove']}").status_code == 403
+    assert api.delete(f"/api/deals/{deal.id}").status_code == 403
 
 
 @pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
-def test_editor_may_change_but_not_delete(api, browser, demo):
+def test_editor_may_change_but_not_delete(api, browser, make):
+    bob = make.user()
+    deal = make.deal(bob)
+    dave = make.user(deal.organization_id)
+    make.member(deal, dave, role=MemberRole.VIEWER)
     owner = browser()
-    owner.login("bob@acme.test")
-    assert (
-        owner.post(
-            f"/api/deals/{demo['woodgrove']}/members", json={"user_id": demo["dave"], "role": "editor"}
-        ).status_code
-        == 200
-    )
-    api.login("dave@acme.test")
-    assert api.patch(f"/api/deals/{demo['woodgrove']}", json={"name": "Woodgrove Bank (editor)"}).status_code == 200
-    assert api.delete(f"/api/deals/{demo['woodgrove']}").status_code == 403
+    owner.login(bob.email)
+    assert owner.post(f"/api/deals/{deal.id}/members", json={"user_id": dave.id, "role": "editor"}).status_code == 200
+    api.login(dave.email)
+    assert api.patch(f"/api/deals/{deal.id}", json={"name": "Woodgrove Bank (editor)"}).status_code == 200
+    assert api.delete(f"/api/deals/{deal.id}").status_code == 403
 
 
 @pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
 @pytest.mark.parametrize("body", [{"name": None}, {"name": "ok", "bogus": 1}, {"value": "abc"}])
-def test_invalid_update_changes_nothing(api, demo, body):
-    api.login("alice@acme.test")
-    before = api.get(f"/api/deals/{demo['northwind']}").get_json()
-    response = api.patch(f"/api/deals/{demo['northwind']}", json=body)
+def test_invalid_update_changes_nothing(api, make, body):
+    owner = make.user()
+    deal = make.deal(owner)
+    api.login(owner.email)
+    before = api.get(f"/api/deals/{deal.id}").get_json()
+    response = api.patch(f"/api/deals/{deal.id}", json=body)
     assert response.status_code == 422
-    assert api.get(f"/api/deals/{demo['northwind']}").get_json() == before
+    assert api.get(f"/api/deals/{deal.id}").get_json() == before
 
 
-def test_delete_is_soft_and_hides_the_deal(api, app, demo):
-    api.login("alice@acme.test")
-    assert api.delete(f"/api/deals/{demo['contoso']}").status_code == 204
-    assert api.get(f"/api/deals/{demo['contoso']}").status_code == 404
+def test_delete_is_soft_and_hides_the_deal(api, app, make):
+    owner = make.user()
+    contoso = make.deal(owner).id
+    api.login(owner.email)
+    assert api.delete(f"/api/deals/{contoso}").status_code == 204
+    assert api.get(f"/api/deals/{contoso}").status_code == 404
     with app.app_context():
-        deal = db.session.get(Deal, demo["contoso"])
+        deal = db.session.get(Deal, contoso)
         assert deal is not None and deal.deleted_at is not None
         db.session.remove()
 
 
-def test_members_add_list_remove(api, app, demo):
-    api.login("alice@acme.test")
-    path = f"/api/deals/{demo['northwind']}/members"
-    added = api.post(path, json={"user_id": demo["dave"], "role": "viewer"})
+def test_members_add_list_remove(api, app, make):
+    owner = make.user()
+    dave = make.user(owner.organization_id, email="dave@acme.test")
+    api.login(owner.email)
+    path = f"/api/deals/{make.deal(owner).id}/members"
+    added = api.post(path, json={"user_id": dave.id, "role": "viewer"})
     assert added.status_code == 201
-    assert added.get_json()["user_id"] == demo["dave"]
+    assert added.get_json()["user_id"] == dave.id
     members = api.get(path).get_json()["members"]
     assert [(m["email"], m["role"]) for m in members] == [("dave@acme.test", "viewer")]
-    assert api.delete(f"{path}/{demo['dave']}").status_code == 204
+    assert api.delete(f"{path}/{dave.id}").status_code == 204
     assert api.get(path).get_json()["members"] == []
-    assert api.delete(f"{path}/{demo['dave']}").status_code == 404
+    assert api.delete(f"{path}/{dave.id}").status_code == 404
 
 
 @pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
-def test_members_from_another_organization_cannot_be_added(api, app, demo):
-    api.login("alice@acme.test")
-    response = api.post(f"/api/deals/{demo['northwind']}/members", json={"user_id": demo["carol"]})
+def test_members_from_another_organization_cannot_be_added(api, app, make):
+    owner = make.user()
+    stranger = make.user()  # in an organization of their own
+    api.login(owner.email)
+    response = api.post(f"/api/deals/{make.deal(owner).id}/members", json={"user_id": stranger.id})
     assert response.status_code == 422
     assert "user_id" in response.get_json()["error"]["fields"]
-    assert _count(app, DealMember) == 1
+    assert _count(app, DealMember) == 0
 
 
 @pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
-def test_only_owner_or_admin_manage_members(api, demo):
-    api.login("bob@acme.test")
-    response = api.post(f"/api/deals/{demo['tailspin']}/members", json={"user_id": demo["dave"]})
+def test_only_owner_or_admin_manage_members(api, make):
+    bob = make.user()
+    acme = bob.organization_id
+    dave, alice = make.user(acme), make.user(acme, role=Role.ADMIN)
+    tailspin = make.deal(bob)
+    api.login(bob.email)
+    response = api.post(f"/api/deals/{tailspin.id}/members", json={"user_id": dave.id})
     assert response.status_code == 201
-    api.login("dave@acme.test")
-    response = api.post(f"/api/deals/{demo['tailspin']}/members", json={"user_id": demo["alice"]})
+    api.login(dave.email)
+    response = api.post(f"/api/deals/{tailspin.id}/members", json={"user_id": alice.id})
     assert response.status_code == 403
 
 
-def test_removed_member_loses_the_selection_at_once(browser, app, demo):
-    from tests.support.state import last_deal_id
-
+def test_removed_member_loses_the_selection_at_once(browser, app, make):
+    owner = make.user()
+    woodgrove = make.deal(owner)
+    member = make.user(owner.organization_id)
+    make.member(woodgrove, member)
     dave, bob = browser(), browser()
-    dave.login("dave@acme.test")
-    dave.post(f"/api/deals/{demo['woodgrove']}/select")
-    bob.login("bob@acme.test")
-    assert bob.delete(f"/api/deals/{demo['woodgrove']}/members/{demo['dave']}").status_code == 204
-    assert last_deal_id(app, demo["dave"]) is None
+    dave.login(member.email)
+    dave.post(f"/api/deals/{woodgrove.id}/select")
+    bob.login(owner.email)
+    assert bob.delete(f"/api/deals/{woodgrove.id}/members/{member.id}").status_code == 204
+    assert last_deal_id(app, member.id) is None
     assert dave.current_deal_id() is None
 
 
@@ -268,8 +294,8 @@ def test_other_organization_gets_404_on_every_deal_route(api, app, demo, method,
         "/api/deals/999999",
     ],
 )
-def test_non_deal_ids_are_404(api, demo, path):
-    api.login("alice@acme.test")
+def test_non_deal_ids_are_404(api, make, path):
+    api.login(make.user().email)
     response = api.get(path)
     assert response.status_code == 404
     assert response.get_json()["error"]["code"] == "not_found"

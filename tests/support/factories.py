@@ -54,18 +54,22 @@ class Factories:
 
     def user(
         self,
-        organization: Organization | None = None,
+        organization: Organization | int | None = None,
         *,
         email: str | None = None,
         role: Role = Role.MEMBER,
         active: bool = True,
         password: str = DEFAULT_PASSWORD,
     ) -> User:
-        """A user of ``organization`` (a new one when not given); signs in with ``email`` and ``password``."""
-        organization = organization or self.organization()
+        """A user of ``organization`` (an id will do; a new one when not given).
+
+        Signs in with ``email`` and ``password``.
+        """
+        if organization is None:
+            organization = self.organization()
         return self._save(
             User(
-                organization_id=organization.id,
+                organization_id=organization if isinstance(organization, int) else organization.id,
                 email=email or f"user{next(_serial)}@example.test",
                 password_hash=password_hash(password),
                 role=role,
