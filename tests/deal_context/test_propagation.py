@@ -66,21 +66,25 @@ def test_deleted_deal_leaves_an_older_session_even_when_another_holds_a_newer_ch
     assert home.current_deal_id() == demo["northwind"]
 
 
-def test_removed_member_loses_the_deal_on_the_next_request(browser, app, demo, count_queries):
+def test_removed_member_loses_the_deal_on_the_next_request(browser, app, make, count_queries):
+    owner = make.user()
+    deal = make.deal(owner, name="Woodgrove Bank branch sale")
+    viewer = make.user(owner.organization_id)
+    make.member(deal, viewer)
     bob, dave = browser(), browser()
-    bob.login("bob@acme.test")
-    dave.login("dave@acme.test")
-    assert dave.post(f"/api/deals/{demo['woodgrove']}/select").status_code == 200
-    assert bob.delete(f"/api/deals/{demo['woodgrove']}/members/{demo['dave']}").status_code == 204
+    bob.login(owner.email)
+    dave.login(viewer.email)
+    assert dave.post(f"/api/deals/{deal.id}/select").status_code == 200
+    assert bob.delete(f"/api/deals/{deal.id}/members/{viewer.id}").status_code == 204
     with count_queries() as log:
         me = dave.get("/api/me").get_json()
     assert me["current_deal"] is None
     assert log.app_statements == []
     assert deal_context(app, dave.session_id()) == {
         "deal_id": None,
-        "version": context_version(app, demo["dave"]),
+        "version": context_version(app, viewer.id),
     }
-    assert last_deal_id(app, demo["dave"]) is None
+    assert last_deal_id(app, viewer.id) is None
 
 
 def test_removed_member_who_still_sees_the_deal_keeps_it(browser, app, demo):
@@ -130,10 +134,11 @@ def test_deactivation_destroys_every_session_of_the_user(browser, app, demo):
     assert alice.get("/api/me").status_code == 200
 
 
-def test_password_change_destroys_the_other_sessions_only(browser, app, demo):
+def test_password_change_destroys_the_other_sessions_only(browser, app, make):
+    bob = make.user()
     laptop, phone, tablet = browser(), browser(), browser()
     for client in (laptop, phone, tablet):
-        client.login("bob@acme.test")
+        client.login(bob.email)
     response = laptop.post(
         "/api/auth/password",
         json={"current_password": "demo-password", "new_password": "a much longer passphrase 42"},
@@ -143,16 +148,20 @@ def test_password_change_destroys_the_other_sessions_only(browser, app, demo):
     assert phone.get("/api/me").status_code == 401
     assert tablet.get("/api/me").status_code == 401
     assert laptop.get("/api/me").status_code == 200
-    assert [row.user_id for row in index_rows(app, demo["bob"])] == [demo["bob"]]
+    assert [row.user_id for row in index_rows(app, bob.id)] == [bob.id]
     new = browser()
-    new.login("bob@acme.test", "a much longer passphrase 42")
-    old = browser().post("/api/auth/login", json={"email": "bob@acme.test", "password": "demo-password"})
+    new.login(bob.email, "a much longer passphrase 42")
+    old = browser().post("/api/auth/login", json={"email": bob.email, "password": "demo-password"})
     assert old.status_code == 401
 
 
-def test_warm_current_deal_is_served_from_the_session(api, app, demo, count_queries):
-    api.login("dave@acme.test")
-    assert api.post(f"/api/deals/{demo['woodgrove']}/select").status_code == 200
+def test_warm_current_deal_is_served_from_the_session(api, app, make, count_queries):
+    owner = make.user()
+    deal = make.deal(owner, name="Woodgrove Bank branch sale")
+    viewer = make.user(owner.organization_id)
+    make.member(deal, viewer)
+    api.login(viewer.email)
+    assert api.post(f"/api/deals/{deal.id}/select").status_code == 200
     with count_queries() as log:
         body = api.get("/api/deals/current").get_json()
     assert body["current_deal"]["name"] == "Woodgrove Bank branch sale"
@@ -160,28 +169,34 @@ def test_warm_current_deal_is_served_from_the_session(api, app, demo, count_quer
     assert deal_context(app, api.session_id())["deal"] == body["current_deal"]
 
 
-def test_a_restored_context_is_checked_and_cached_once(browser, app, demo, count_queries):
+def test_a_restored_context_is_checked_and_cached_once(browser, app, make, count_queries):
+    owner = make.user()
+    deal = make.deal(owner, name="Woodgrove Bank branch sale")
+    viewer = make.user(owner.organization_id)
+    make.member(deal, viewer)
     first = browser()
-    first.login("dave@acme.test")
-    assert first.post(f"/api/deals/{demo['woodgrove']}/select").status_code == 200
+    first.login(viewer.email)
+    assert first.post(f"/api/deals/{deal.id}/select").status_code == 200
     second = browser()
     # The restore brings back the deal id; the sign-in's answer shows the deal, fetched and checked.
-    assert second.login("dave@acme.test").get_json()["current_deal"]["id"] == demo["woodgrove"]
-    assert deal_context(app, second.session_id())["deal"]["id"] == demo["woodgrove"]
+    assert second.login(viewer.email).get_json()["current_deal"]["id"] == deal.id
+    assert deal_context(app, second.session_id())["deal"]["id"] == deal.id
     with count_queries() as log:
-        assert second.current_deal_id() == demo["woodgrove"]
+        assert second.current_deal_id() == deal.id
     assert log.app_statements == []
 
 
-def test_a_changed_deal_is_shown_changed_on_the_next_read(browser, app, demo, count_queries):
+def test_a_changed_deal_is_shown_changed_on_the_next_read(browser, app, make, count_queries):
+    owner = make.user()
+    deal = make.deal(owner, name="Woodgrove Bank branch sale")
+    viewer = make.user(owner.organization_id)
+    make.member(deal, viewer)
     bob, dave = browser(), browser()
-    bob.login("bob@acme.test")
-    dave.login("dave@acme.test")
-    assert dave.post(f"/api/deals/{demo['woodgrove']}/select").status_code == 200
-    assert dave.current_deal_id() == demo["woodgrove"]
-    response = bob.patch(
-        f"/api/deals/{demo['woodgrove']}", json={"name": "Woodgrove Bank, renamed", "stage": "negotiation"}
-    )
+    bob.login(owner.email)
+    dave.login(viewer.email)
+    assert dave.post(f"/api/deals/{deal.id}/select").status_code == 200
+    assert dave.current_deal_id() == deal.id
+    response = bob.patch(f"/api/deals/{deal.id}", json={"name": "Woodgrove Bank, renamed", "stage": "negotiation"})
     assert response.status_code == 200
     assert "deal" not in deal_context(app, dave.session_id()), "the edit dropped the cached copy"
     current = dave.get("/api/deals/current").get_json()["current_deal"]
