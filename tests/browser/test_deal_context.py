@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import SESSION_STACKS, BrowserSession
+from tests.support.browser import SESSION_STACKS, BrowserSession
 
 pytestmark = pytest.mark.parametrize("stack", SESSION_STACKS, indirect=True, ids=lambda s: s.id)
 

@@ -16,7 +16,7 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import BrowserSession
+from tests.support.browser import BrowserSession
 from tests.support.stacks import SQLITE_SQL
 from web.audit.service import ClientInfo
 from web.deals.models import MemberRole

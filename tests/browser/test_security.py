@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Route, expect
 
-from tests.browser.conftest import BrowserSession
+from tests.support.browser import BrowserSession
 from tests.support.stacks import SQLITE_SQL
 
 pytestmark = pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True, ids=lambda s: s.id)
