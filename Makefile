@@ -25,9 +25,9 @@ run: install
 test: install
 	@# The browser tests drive Debian's Chromium: CI installs it, a run by hand without it skips them.
 	if [ "$${CI:-}" = "true" ] && ! command -v chromium >/dev/null 2>&1; then bash scripts/install-chromium.sh; fi
-	@# The cluster fault test (tests/test_cluster_faults.py) needs Debian's nginx: CI installs it too.
+	@# The cluster fault test (tests/platform/test_cluster_faults.py) needs Debian's nginx: CI installs it too.
 	if [ "$${CI:-}" = "true" ] && ! PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null 2>&1; then bash bench/install-tools.sh; fi
-	@# The Sentinel failover test (tests/test_sentinel.py) prefers Debian's redis-sentinel (redis-server --sentinel otherwise).
+	@# The Sentinel failover test (tests/platform/test_sentinel.py) prefers Debian's redis-sentinel (redis-server --sentinel otherwise).
 	if [ "$${CI:-}" = "true" ] && ! command -v redis-sentinel >/dev/null 2>&1; then bash scripts/install-redis-sentinel.sh; fi
 	$(BIN)/python -m pytest -n auto -q
 
@@ -43,12 +43,12 @@ format: install
 # FUZZ_EXAMPLES=N changes the examples per operation (default 200 positive + 100 negative).
 fuzz: install
 	mkdir -p instance && rm -f instance/fuzz-report.txt
-	FUZZ_REPORT=instance/fuzz-report.txt $(BIN)/python -m pytest -n 2 -q -m fuzz tests/test_fuzz.py
+	FUZZ_REPORT=instance/fuzz-report.txt $(BIN)/python -m pytest -n 2 -q -m fuzz tests/platform/test_fuzz.py
 	awk '{n += $$3; s += $$4} END {printf "fuzz: %d operations, %d requests, %.0f s fuzzing (both workers)\n", NR, n, s}' instance/fuzz-report.txt
 
 # The Redis Sentinel failover test alone (also part of `make test`).
 sentinel: install
-	$(BIN)/python -m pytest -q -m sentinel -s tests/test_sentinel.py
+	$(BIN)/python -m pytest -q -m sentinel -s tests/platform/test_sentinel.py
 
 # Performance (docs/PERFORMANCE.md): the restore hook's micro-benchmark, then every wrk target in one run.
 # BENCH_ARGS=--write-doc puts the table into docs/PERFORMANCE.md.

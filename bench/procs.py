@@ -68,7 +68,7 @@ def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | Non
 
 # Every child started here, until it is reaped. A Popen collected while its process still runs
 # raises a ResourceWarning from its finalizer, wherever the collection happens to fall: under
-# pytest's filterwarnings=error that failed an unrelated test (tests/test_cluster_faults.py).
+# pytest's filterwarnings=error that failed an unrelated test (tests/platform/test_cluster_faults.py).
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install Debian's redis-sentinel for the failover test (tests/test_sentinel.py). Does nothing when it
+# Install Debian's redis-sentinel for the failover test (tests/platform/test_sentinel.py). Does nothing when it
 # is already there (scripts/apt-install.sh: waits for the dpkg lock, retries).
 # The package's own sentinel service is not started (--no-services): the test starts its own on spare ports.
 set -euo pipefail

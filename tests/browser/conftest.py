@@ -2,54 +2,33 @@
 
 One browser per test module (launching is the slow part), a fresh browser
 context (cookie jar) per test, and a live server per test on the test's own
-app, so every test starts from the demo data. Playwright never downloads a
+app, so every test starts from the shared cast (the ``demo`` fixture). Playwright never downloads a
 browser here: it drives ``/usr/bin/chromium`` (``scripts/install-chromium.sh``).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
 import pytest
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from tests.conftest import IN_CI, SQLITE_REDIS, SQLITE_SQL
-from web.demo import DEMO_PASSWORD
+from tests.support.stacks import IN_CI
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements.txt)")
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-# Generous: CI shares two cores with PostgreSQL, Redis and the other test worker. A passing
-# step never waits for these; only a failing one does.
-DEFAULT_TIMEOUT_MS = 15_000
-playwright_api.expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
-
-# Session-related browser tests run on both session stores; page-only tests on one.
-SESSION_STACKS = [SQLITE_SQL, SQLITE_REDIS]
-
-Page = playwright_api.Page
-BrowserContext = playwright_api.BrowserContext
-
-
-def chromium_missing_reason() -> str | None:
-    if shutil.which(CHROMIUM) is None and not os.path.exists(CHROMIUM):
-        return f"{CHROMIUM} not found: run scripts/install-chromium.sh (make test does when CI=true)"
-    return None
+# After the importorskip: without playwright the whole folder is skipped instead of failing to import.
+from tests.support.browser import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DEFAULT_TIMEOUT_MS,
+    BrowserSession,
+    LiveServer,
+    chromium_missing_reason,
+)
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +50,6 @@ def chromium() -> Iterator[playwright_api.Browser]:
         manager.stop()
 
 
-@dataclass
-class LiveServer:
-    app: Flask
-    url: str
-
-
 @pytest.fixture
 def live_server(app: Flask, demo: dict[str, int]) -> Iterator[LiveServer]:
     """The test's app on 127.0.0.1 at a free port, in a thread; stopped in ``finally``."""
@@ -89,26 +62,6 @@ def live_server(app: Flask, demo: dict[str, int]) -> Iterator[LiveServer]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
-
-
-@dataclass
-class BrowserSession:
-    """A browser context (its own cookies) with a helper to sign in, and what its console said."""
-
-    context: BrowserContext
-    base_url: str
-    csp_violations: list[str] = field(default_factory=list)
-
-    def new_page(self) -> Page:
-        return self.context.new_page()
-
-    def sign_in(self, page: Page, who: str, *, next_path: str = "") -> None:
-        email = who if "@" in who else f"{who}@{'globex' if who == 'carol' else 'acme'}.test"
-        page.goto(f"{self.base_url}/login{next_path and '?next=' + next_path}")
-        page.get_by_label("Email").fill(email)
-        page.get_by_label("Password").fill(DEMO_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_load_state()
 
 
 @pytest.fixture

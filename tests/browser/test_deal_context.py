@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import SESSION_STACKS, BrowserSession
+from tests.support.browser import SESSION_STACKS, BrowserSession
 
 pytestmark = pytest.mark.parametrize("stack", SESSION_STACKS, indirect=True, ids=lambda s: s.id)
 
@@ -24,7 +24,7 @@ def switch_to(page: Page, deal_name: str) -> None:
 
 def test_sign_in_and_select_from_the_switcher(user_context: BrowserSession, demo):
     page = user_context.new_page()
-    user_context.sign_in(page, "alice")
+    user_context.sign_in(page, "alice@acme.test")
     expect(page).to_have_url(re.compile(r"/$"))
     expect(page.get_by_text("No deal selected.")).to_be_visible()
     expect(page.locator(".who")).to_contain_text("Acme Capital")
@@ -41,21 +41,21 @@ def test_sign_in_and_select_from_the_switcher(user_context: BrowserSession, demo
 def test_deal_comes_back_in_a_new_browser_context(open_context, demo):
     first = open_context()
     page = first.new_page()
-    first.sign_in(page, "bob")
+    first.sign_in(page, "bob@acme.test")
     switch_to(page, "Tailspin Air carve-out")
     expect(current_deal_heading(page)).to_have_text("Tailspin Air carve-out")
     first.context.close()
 
     second = open_context()
     page = second.new_page()
-    second.sign_in(page, "bob")
+    second.sign_in(page, "bob@acme.test")
     expect(current_deal_heading(page)).to_have_text("Tailspin Air carve-out")
     expect(page.get_by_label("Current deal")).to_have_value(str(demo["tailspin"]))
 
 
 def test_selection_in_one_tab_shows_in_the_other_after_reload(user_context: BrowserSession):
     first_tab = user_context.new_page()
-    user_context.sign_in(first_tab, "alice")
+    user_context.sign_in(first_tab, "alice@acme.test")
     second_tab = user_context.new_page()
     second_tab.goto("/")
     expect(second_tab.get_by_text("No deal selected.")).to_be_visible()
@@ -70,13 +70,13 @@ def test_selection_in_one_tab_shows_in_the_other_after_reload(user_context: Brow
 def test_user_removed_from_the_deal_sees_no_deal_on_the_next_page(open_context, demo):
     dave = open_context()
     dave_page = dave.new_page()
-    dave.sign_in(dave_page, "dave")
+    dave.sign_in(dave_page, "dave@acme.test")
     switch_to(dave_page, "Woodgrove Bank branch sale")
     expect(current_deal_heading(dave_page)).to_have_text("Woodgrove Bank branch sale")
 
     admin = open_context()
     admin_page = admin.new_page()
-    admin.sign_in(admin_page, "alice")
+    admin.sign_in(admin_page, "alice@acme.test")
     admin_page.goto(f"/deals/{demo['woodgrove']}")
     admin_page.once("dialog", lambda dialog: dialog.accept())
     admin_page.get_by_role("button", name="Remove dave@acme.test").click()

@@ -7,15 +7,15 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import BrowserSession
-from tests.conftest import SQLITE_SQL
+from tests.support.browser import BrowserSession
+from tests.support.stacks import SQLITE_SQL
 
 pytestmark = pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True, ids=lambda s: s.id)
 
 
 def test_create_search_edit_share_note_and_delete_a_deal(user_context: BrowserSession, demo):
     page = user_context.new_page()
-    user_context.sign_in(page, "bob")
+    user_context.sign_in(page, "bob@acme.test")
     page.get_by_role("link", name="Deals", exact=True).click()
 
     page.get_by_label("Name", exact=True).fill("Zephyr Foods roll-up")
@@ -57,7 +57,7 @@ def test_create_search_edit_share_note_and_delete_a_deal(user_context: BrowserSe
 def test_pages_work_without_javascript(open_context, demo):
     plain = open_context(java_script_enabled=False)
     page = plain.new_page()
-    plain.sign_in(page, "bob")
+    plain.sign_in(page, "bob@acme.test")
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
 

@@ -16,8 +16,8 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import BrowserSession
-from tests.conftest import SQLITE_SQL
+from tests.support.browser import BrowserSession
+from tests.support.stacks import SQLITE_SQL
 from web.audit.service import ClientInfo
 from web.deals.models import MemberRole
 from web.deals.notes import add_note
@@ -78,7 +78,7 @@ def test_main_pages_render_at_desktop_and_phone_width(app, demo, open_context, t
     prepare_demo_activity(app, demo)
     directory = screenshot_dir(tmp_path)
     other_device: BrowserSession = open_context(user_agent=PHONE_UA if width == "desktop" else DESKTOP_UA)
-    other_device.sign_in(other_device.new_page(), "alice")
+    other_device.sign_in(other_device.new_page(), "alice@acme.test")
     browser: BrowserSession = open_context(
         user_agent=DESKTOP_UA if width == "desktop" else PHONE_UA, **VIEWPORTS[width]
     )
@@ -86,7 +86,7 @@ def test_main_pages_render_at_desktop_and_phone_width(app, demo, open_context, t
 
     page.goto("/login")
     capture(page, directory, "login", width)
-    browser.sign_in(page, "alice")
+    browser.sign_in(page, "alice@acme.test")
     capture(page, directory, "home-no-deal", width)
 
     page.get_by_label("Current deal").select_option(label="Northwind Logistics buyout")

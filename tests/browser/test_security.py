@@ -7,15 +7,15 @@ import re
 import pytest
 from playwright.sync_api import Route, expect
 
-from tests.browser.conftest import BrowserSession
-from tests.conftest import SQLITE_SQL
+from tests.support.browser import BrowserSession
+from tests.support.stacks import SQLITE_SQL
 
 pytestmark = pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True, ids=lambda s: s.id)
 
 
 def test_form_without_csrf_token_fails(user_context: BrowserSession):
     page = user_context.new_page()
-    user_context.sign_in(page, "alice")
+    user_context.sign_in(page, "alice@acme.test")
     page.locator("form.switcher input[name=csrf_token]").evaluate("input => input.remove()")
     page.get_by_label("Current deal").select_option(label="Northwind Logistics buyout")
     page.get_by_role("button", name="Switch").click()
@@ -27,7 +27,7 @@ def test_form_without_csrf_token_fails(user_context: BrowserSession):
 
 def test_form_posted_from_another_site_changes_nothing(user_context: BrowserSession, demo):
     page = user_context.new_page()
-    user_context.sign_in(page, "alice")
+    user_context.sign_in(page, "alice@acme.test")
     attack = (
         "<!doctype html><title>Win a prize</title>"
         f'<form method="post" action="{user_context.base_url}/deals/select">'
@@ -49,7 +49,7 @@ def test_form_posted_from_another_site_changes_nothing(user_context: BrowserSess
 @pytest.mark.parametrize("target", ["https://evil.test/", "//evil.test/", "/\\evil.test"])
 def test_next_redirect_refuses_another_site(user_context: BrowserSession, target):
     page = user_context.new_page()
-    user_context.sign_in(page, "bob", next_path=target)
+    user_context.sign_in(page, "bob@acme.test", next_path=target)
     expect(page).to_have_url(f"{user_context.base_url}/")
 
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import SESSION_STACKS
+from tests.support.browser import SESSION_STACKS
 
 PHONE_USER_AGENT = (
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36"
@@ -18,12 +18,12 @@ pytestmark = pytest.mark.parametrize("stack", SESSION_STACKS, indirect=True, ids
 def test_revoked_session_lands_on_login(open_context, demo):
     phone = open_context(user_agent=PHONE_USER_AGENT)
     phone_page = phone.new_page()
-    phone.sign_in(phone_page, "bob")
+    phone.sign_in(phone_page, "bob@acme.test")
     phone_page.goto(f"/deals/{demo['tailspin']}")
 
     laptop = open_context()
     laptop_page = laptop.new_page()
-    laptop.sign_in(laptop_page, "bob")
+    laptop.sign_in(laptop_page, "bob@acme.test")
     laptop_page.get_by_role("link", name="Sessions").click()
     sessions = laptop_page.locator(".session")
     expect(sessions).to_have_count(2)

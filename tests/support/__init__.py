@@ -1,0 +1,1 @@
+"""What the tests share besides fixtures: stacks, clients, servers, factories, backdoor reads of state."""

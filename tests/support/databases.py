@@ -1,0 +1,86 @@
+"""Per-run databases: a scratch PostgreSQL database, migration, emptying tables, Redis keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg2
+import redis
+from flask import Flask
+from flask_migrate import upgrade
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from tests.support.stacks import RUN_ID, TEST_DATABASE_URL, require_server
+from web import create_app
+from web.extensions import db
+
+
+def migrate_database(url: str) -> None:
+    """Run the migration chain on ``url`` (an app of its own, disposed of at once)."""
+    app = create_app({"APP_ENV": "test", "SQLALCHEMY_DATABASE_URI": url, "SESSION_BACKEND": "sqlalchemy"})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@contextmanager
+def scratch_postgres_database() -> Iterator[str]:
+    """A database of this run's own on the server at ``TEST_DATABASE_URL``; dropped in ``finally``."""
+    admin_url = make_url(TEST_DATABASE_URL)
+    connect_args = {
+        "host": admin_url.host or "127.0.0.1",
+        "port": admin_url.port or 5432,
+        "user": admin_url.username,
+        "password": admin_url.password,
+        "connect_timeout": 3,
+    }
+    try:
+        admin = psycopg2.connect(dbname=admin_url.database, **connect_args)
+    except psycopg2.OperationalError as exc:
+        require_server("PostgreSQL", str(exc).strip())
+    admin.autocommit = True
+    name = f"dealdesk_test_{RUN_ID}"
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def truncate_all(app: Flask) -> None:
+    """Empty every table, so each test starts from nothing."""
+    with app.app_context():
+        tables = [table.name for table in reversed(db.metadata.sorted_tables)]
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                conn.execute(text("UPDATE users SET last_deal_id = NULL"))
+                for table in tables:
+                    conn.execute(text(f"DELETE FROM {table}"))
+
+
+def delete_redis_keys(url: str, prefix: str) -> None:
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=500))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def check_redis(url: str) -> None:
+    """Ping Redis at ``url``; an unreachable one skips (or in CI fails) the test."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.exceptions.RedisError as exc:
+        require_server("Redis", str(exc))
+    finally:
+        client.close()
