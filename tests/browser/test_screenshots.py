@@ -18,11 +18,11 @@ from playwright.sync_api import Page, expect
 
 from tests.support.browser import BrowserSession
 from tests.support.stacks import SQLITE_SQL
-from web.audit.service import ClientInfo
 from web.deals.models import MemberRole
 from web.deals.notes import add_note
 from web.deals.service import add_member, update_deal
 from web.extensions import db
+from web.platform.client import ClientInfo
 
 pytestmark = pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True, ids=lambda s: s.id)
 

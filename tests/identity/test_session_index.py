@@ -9,10 +9,10 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from tests.support.state import expire_session, index_rows, stored_session
-from web.audit.service import ClientInfo
 from web.extensions import db
 from web.identity import session_index
 from web.identity.models import User, UserSession
+from web.platform.client import ClientInfo
 from web.platform.models import utcnow
 from web.platform.session_store import MergingSessionInterface
 from web.platform.session_store.base import hash_session_id

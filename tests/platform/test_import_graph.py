@@ -167,6 +167,20 @@ def test_services_import_neither_flask_nor_http_errors() -> None:
     assert not {service: names for service, names in offending.items() if names}
 
 
+DOMAINS = ("web.identity", "web.deals", "web.deal_context", "web.audit", "web.jobs")
+
+
+def test_platform_imports_no_domain() -> None:
+    """Shared plumbing knows no domain: the factory wires domains into it (web.app)."""
+    graph = import_graph()
+    offending = {
+        module: sorted(target for target in targets if target.startswith(DOMAINS))
+        for module, targets in graph.items()
+        if module.startswith("web.platform")
+    }
+    assert not {module: targets for module, targets in offending.items() if targets}
+
+
 def test_the_cycle_finder_finds_a_cycle() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert strongly_connected(graph) == [["a", "b", "c"]]

@@ -11,8 +11,8 @@ from web.audit import service as audit_log
 from web.audit.schemas import AuditPageOut, AuditQueryIn, audit_event_json
 from web.errors import APIError
 from web.extensions import db
+from web.identity.session_user import signed_in_user
 from web.platform.api_spec import api_operation
-from web.platform.http import signed_in_user
 from web.platform.schemas import parse_query
 
 bp = Blueprint("audit", __name__)

@@ -15,15 +15,8 @@ from web.audit.models import AuditEvent
 from web.deals.models import Deal
 from web.domain_errors import Invalid
 from web.identity.models import User
+from web.platform.client import ClientInfo
 from web.platform.models import utcnow
-
-
-@dataclass(frozen=True)
-class ClientInfo:
-    """Where a request came from, as the audit trail records it."""
-
-    ip: str | None = None
-    user_agent: str | None = None
 
 
 def record_event(

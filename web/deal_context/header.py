@@ -12,7 +12,7 @@ from web.deal_context.request import session_context
 from web.deals.models import Deal
 from web.deals.service import list_visible_deals
 from web.extensions import db
-from web.platform.http import signed_in_user
+from web.identity.session_user import signed_in_user
 from web.platform.pages import bp
 
 # The switcher lists this many deals, most recently changed first; /deals has them all.

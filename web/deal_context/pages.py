@@ -12,8 +12,8 @@ from web.deal_context.request import clear_current_deal, select_current_deal
 from web.deals.forms import NoteForm
 from web.deals.read_models import deal_overview
 from web.extensions import db
+from web.identity.session_user import signed_in_user
 from web.platform.forms import ActionForm
-from web.platform.http import signed_in_user
 from web.platform.pages import bp, safe_next
 
 

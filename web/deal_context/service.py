@@ -28,12 +28,13 @@ from sqlalchemy import JSON, String, Update, and_, bindparam, case, exists, inse
 from sqlalchemy.orm import Session
 
 from web.audit.models import AuditEvent
-from web.audit.service import ClientInfo, record_event
+from web.audit.service import record_event
 from web.deal_context.state import ContextState, DealContext
 from web.deals.models import Deal
 from web.deals.permissions import get_visible_deal, visible_deals_clause
 from web.domain_errors import NotFound
 from web.identity.models import User
+from web.platform.client import ClientInfo
 from web.platform.models import UTCDateTime, utcnow
 
 # A restored context carries version 0: lower than any explicit selection, so a

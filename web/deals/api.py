@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response
-from flask_login import login_required
+from flask import Response
 
 from web.deal_context import request as deal_context
 from web.deals import service as deal_service
@@ -24,17 +23,13 @@ from web.deals.schemas import (
 )
 from web.errors import APIError
 from web.extensions import db
+from web.identity.login import signed_in_blueprint
+from web.identity.session_user import signed_in_user
 from web.platform.api_spec import api_operation
-from web.platform.http import client_info, signed_in_user
+from web.platform.http import client_info
 from web.platform.schemas import PageIn, parse_body, parse_query
 
-bp = Blueprint("deals_api", __name__, url_prefix="/api/deals")
-
-
-@bp.before_request
-@login_required
-def require_sign_in() -> None:
-    """Every deal route needs a signed-in user."""
+bp = signed_in_blueprint("deals_api", __name__, url_prefix="/api/deals")
 
 
 @bp.get("")

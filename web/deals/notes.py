@@ -8,10 +8,11 @@ from datetime import datetime
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from web.audit.service import ClientInfo, record_deal_event
+from web.audit.service import record_deal_event
 from web.deals.models import DealNote
 from web.deals.permissions import require_changeable_deal, require_visible_deal
 from web.identity.models import User
+from web.platform.client import ClientInfo
 
 NOTE_MAX_LENGTH = 2000
 

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint
-from flask_login import login_required
-
 from web.deals import notes as note_service
 from web.deals.schemas import NoteIn, NoteListOut, NoteOut, note_json
 from web.extensions import db
+from web.identity.login import signed_in_blueprint
+from web.identity.session_user import signed_in_user
 from web.platform.api_spec import api_operation
-from web.platform.http import client_info, signed_in_user
+from web.platform.http import client_info
 from web.platform.schemas import PageIn, parse_body, parse_query
 
-bp = Blueprint("notes_api", __name__, url_prefix="/api/deals")
-
-
-@bp.before_request
-@login_required
-def require_sign_in() -> None:
-    """Every notes route needs a signed-in user."""
+bp = signed_in_blueprint("notes_api", __name__, url_prefix="/api/deals")
 
 
 @bp.get("/<id:deal_id>/notes")

@@ -14,8 +14,9 @@ from web.deals.models import MemberRole, Stage
 from web.deals.permissions import require_managed_deal
 from web.deals.read_models import deal_overview, managed_deal_ids, member_candidates
 from web.extensions import db
+from web.identity.session_user import signed_in_user
 from web.platform.forms import ActionForm
-from web.platform.http import client_info, signed_in_user
+from web.platform.http import client_info
 from web.platform.pages import bp
 
 Page = tuple[str, int]

@@ -11,6 +11,7 @@ import functools
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, or_, select
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.util import AliasedClass
 
 from web.deals.models import Deal, DealMember, MemberRole
 from web.domain_errors import Forbidden, NotFound
@@ -33,6 +34,17 @@ def _visibility(user_id: ViewerId, *, change: bool) -> ColumnElement[bool]:
         )
         .correlate_except(DealMember)
     )
+    return _live_deal_of_organization_member(viewer, user_id, also_allowed=is_member)
+
+
+def _live_deal_of_organization_member(
+    viewer: AliasedClass[User], user_id: ViewerId, also_allowed: ColumnElement[bool] | None = None
+) -> ColumnElement[bool]:
+    """The deal is live and ``viewer`` (user ``user_id``) is active in its organization and an admin, its owner
+    or ``also_allowed``."""
+    grants = [viewer.role == Role.ADMIN, Deal.owner_id == viewer.id]
+    if also_allowed is not None:
+        grants.append(also_allowed)
     return and_(
         Deal.deleted_at.is_(None),
         exists()
@@ -40,7 +52,7 @@ def _visibility(user_id: ViewerId, *, change: bool) -> ColumnElement[bool]:
             viewer.id == user_id,
             viewer.is_active.is_(True),
             viewer.organization_id == Deal.organization_id,
-            or_(viewer.role == Role.ADMIN, Deal.owner_id == viewer.id, is_member),
+            or_(*grants),
         )
         .correlate_except(viewer),
     )
@@ -58,18 +70,7 @@ def changeable_deals_clause(user_id: ViewerId) -> ColumnElement[bool]:
 
 def managed_deals_clause(user_id: ViewerId) -> ColumnElement[bool]:
     """Deals whose membership and existence the user controls: admin or owner."""
-    viewer = aliased(User, name="manager")
-    return and_(
-        Deal.deleted_at.is_(None),
-        exists()
-        .where(
-            viewer.id == user_id,
-            viewer.is_active.is_(True),
-            viewer.organization_id == Deal.organization_id,
-            or_(viewer.role == Role.ADMIN, Deal.owner_id == viewer.id),
-        )
-        .correlate_except(viewer),
-    )
+    return _live_deal_of_organization_member(aliased(User, name="manager"), user_id)
 
 
 @functools.cache

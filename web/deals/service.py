@@ -7,7 +7,7 @@ from decimal import Decimal
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from web.audit.service import ClientInfo, record_deal_event
+from web.audit.service import record_deal_event
 from web.deal_context.service import reset_contexts
 from web.deal_context.state import ContextState
 from web.deals.models import Deal, DealMember, MemberRole, Stage
@@ -20,6 +20,7 @@ from web.deals.permissions import (
 from web.domain_errors import Invalid, NotFound
 from web.identity import session_index
 from web.identity.models import User
+from web.platform.client import ClientInfo
 from web.platform.models import utcnow
 
 

@@ -19,13 +19,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from web.audit.service import ClientInfo, record_event
+from web.audit.service import record_event
 from web.deal_context.service import reset_contexts
 from web.deal_context.state import ContextState
 from web.domain_errors import Conflict, Forbidden, Invalid, InvalidCredentials, NotFound
 from web.identity import session_index
 from web.identity.auth import hash_password
 from web.identity.models import Role, User
+from web.platform.client import ClientInfo
 from web.platform.models import utcnow
 
 MIN_PASSWORD_LENGTH = 12

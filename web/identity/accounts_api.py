@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint
-from flask_login import login_required
-
 from web.errors import APIError
 from web.extensions import db
 from web.identity import accounts
+from web.identity.login import signed_in_blueprint
 from web.identity.schemas import (
     AccountListOut,
     AccountOut,
@@ -18,17 +16,12 @@ from web.identity.schemas import (
     UserUpdateIn,
     account_json,
 )
+from web.identity.session_user import signed_in_user
 from web.platform.api_spec import api_operation
-from web.platform.http import client_info, current_session_id, signed_in_user
+from web.platform.http import client_info, current_session_id
 from web.platform.schemas import parse_body
 
-bp = Blueprint("accounts_api", __name__, url_prefix="/api")
-
-
-@bp.before_request
-@login_required
-def require_sign_in() -> None:
-    """Every route here needs a signed-in user."""
+bp = signed_in_blueprint("accounts_api", __name__, url_prefix="/api")
 
 
 @bp.get("/users")

@@ -7,8 +7,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
-from web.audit.service import ClientInfo, record_event
+from web.audit.service import record_event
 from web.identity.models import User
+from web.platform.client import ClientInfo
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so both failures take the same time; made on first use.

@@ -11,9 +11,9 @@ from flask_wtf.csrf import generate_csrf
 from web.deal_context.request import current_deal_json
 from web.errors import APIError
 from web.identity.schemas import CsrfOut, LoginIn, MeOut, user_json
+from web.identity.session_user import signed_in_user
 from web.identity.sign_in import end_user_session, sign_in
 from web.platform.api_spec import api_operation
-from web.platform.http import signed_in_user
 from web.platform.schemas import parse_body
 
 bp = Blueprint("auth_api", __name__, url_prefix="/api")

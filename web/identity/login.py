@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from flask import redirect, request, session, url_for
-from flask_login import LoginManager
+from flask import Blueprint, redirect, request, session, url_for
+from flask_login import LoginManager, login_required
 from werkzeug.wrappers import Response
 
 from web.errors import APIError, wants_json
@@ -26,3 +26,14 @@ def configure_login(manager: LoginManager) -> None:
     # The session id is server-side, HttpOnly and replaced at sign-in; an
     # ip-and-agent fingerprint would only sign out users whose address changes.
     manager.session_protection = None
+
+
+def signed_in_blueprint(name: str, import_name: str, url_prefix: str) -> Blueprint:
+    """A JSON API blueprint whose every route needs a signed-in user (401 otherwise, before the view runs)."""
+    blueprint = Blueprint(name, import_name, url_prefix=url_prefix)
+    blueprint.before_request(login_required(_signed_in))
+    return blueprint
+
+
+def _signed_in() -> None:
+    """Nothing to do: ``login_required`` has already answered 401 when no one is signed in."""

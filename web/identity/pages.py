@@ -16,9 +16,10 @@ from web.identity import accounts, session_index
 from web.identity.forms import ACCOUNT_ROLE_CHOICES, AccountActiveForm, AccountRoleForm, LoginForm
 from web.identity.models import Role
 from web.identity.session_index import Revocation
-from web.identity.sign_in import end_user_session, sign_in
+from web.identity.session_user import signed_in_user
+from web.identity.sign_in import end_user_session, revoke_own_session, sign_in
 from web.platform.forms import ActionForm
-from web.platform.http import client_info, current_session_id, signed_in_user
+from web.platform.http import client_info, current_session_id
 from web.platform.pages import bp, safe_next
 
 
@@ -71,17 +72,10 @@ def sessions() -> str:
 @login_required
 def revoke_session(public_id: str) -> Response:
     """Sign out one session; revoking this very one is signing out."""
-    outcome = session_index.revoke_own_session(
-        db.session,
-        public_id=public_id,
-        user_id=signed_in_user().id,
-        current_session_id=current_session_id(),
-        client=client_info(),
-    )
+    outcome = revoke_own_session(public_id)
     if outcome is Revocation.NOT_FOUND:
         abort(404, "That session is no longer signed in.")
     if outcome is Revocation.THIS_SESSION:
-        end_user_session()
         return redirect(url_for("pages.login"))
     flash("That session was signed out.", "success")
     return redirect(url_for("pages.sessions"))

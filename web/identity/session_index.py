@@ -46,9 +46,10 @@ from flask import current_app
 from sqlalchemy import Engine, String, delete, insert, literal, select, update
 from sqlalchemy.orm import Session
 
-from web.audit.service import ClientInfo, record_event
+from web.audit.service import record_event
 from web.deal_context.state import ContextState, reset_to_state, without_cached_deal
 from web.identity.models import User, UserSession
+from web.platform.client import ClientInfo
 from web.platform.models import UTCDateTime, utcnow
 from web.platform.session_store import MergingSessionInterface
 from web.platform.session_store.base import Transform, hash_session_id

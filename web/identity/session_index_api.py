@@ -4,25 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response
-from flask_login import login_required
+from flask import Response
 
 from web.errors import APIError
 from web.extensions import db
 from web.identity import session_index
+from web.identity.login import signed_in_blueprint
 from web.identity.schemas import RevokedOut, SessionListOut, session_json
 from web.identity.session_index import Revocation
-from web.identity.sign_in import end_user_session
+from web.identity.session_user import signed_in_user
+from web.identity.sign_in import revoke_own_session
 from web.platform.api_spec import api_operation
-from web.platform.http import client_info, current_session_id, signed_in_user
+from web.platform.http import client_info, current_session_id
 
-bp = Blueprint("sessions_api", __name__, url_prefix="/api/sessions")
-
-
-@bp.before_request
-@login_required
-def require_sign_in() -> None:
-    """Every route here needs a signed-in user."""
+bp = signed_in_blueprint("sessions_api", __name__, url_prefix="/api/sessions")
 
 
 @bp.get("")
@@ -36,17 +31,8 @@ def list_sessions() -> dict[str, Any]:
 @bp.delete("/<string(maxlength=32):public_id>")
 @api_operation("Sign out one of one's sessions (this one included)", responses={204: None})
 def revoke_session(public_id: str) -> Response:
-    outcome = session_index.revoke_own_session(
-        db.session,
-        public_id=public_id,
-        user_id=signed_in_user().id,
-        current_session_id=current_session_id(),
-        client=client_info(),
-    )
-    if outcome is Revocation.NOT_FOUND:
+    if revoke_own_session(public_id) is Revocation.NOT_FOUND:
         raise APIError(404, "not_found", "Session not found.")
-    if outcome is Revocation.THIS_SESSION:
-        end_user_session()  # clear the cookie now
     return Response(status=204)
 
 

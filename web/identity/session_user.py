@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from flask_login import UserMixin
+from flask_login import UserMixin, current_user
 
 from web.identity.models import User
 
@@ -49,3 +49,8 @@ def user_from_session(user_id: str, data: Mapping[str, Any]) -> SessionUser | No
         organization_id=int(data["org_id"]),
         organization_name=str(data["org_name"]),
     )
+
+
+def signed_in_user() -> SessionUser:
+    """The current user inside a ``login_required`` view."""
+    return cast(SessionUser, current_user._get_current_object())

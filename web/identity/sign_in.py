@@ -17,8 +17,9 @@ from web.errors import APIError
 from web.extensions import db
 from web.identity import auth, session_index
 from web.identity.models import User
-from web.identity.session_user import session_values, user_from_session
-from web.platform.http import client_info
+from web.identity.session_index import Revocation
+from web.identity.session_user import session_values, signed_in_user, user_from_session
+from web.platform.http import client_info, current_session_id
 from web.platform.models import utcnow
 
 
@@ -74,3 +75,20 @@ def end_user_session() -> None:
     current_app.session_interface.destroy(session)  # type: ignore[attr-defined]
     if signed_in_sid is not None:
         session_index.forget_session(db.session, session_id=signed_in_sid)
+
+
+def revoke_own_session(public_id: str) -> Revocation:
+    """One of the signed-in user's sessions signed out (the API's and the settings page's flow).
+
+    Revoking the session of this very request is signing out: the cookie is cleared in this response.
+    """
+    outcome = session_index.revoke_own_session(
+        db.session,
+        public_id=public_id,
+        user_id=signed_in_user().id,
+        current_session_id=current_session_id(),
+        client=client_info(),
+    )
+    if outcome is Revocation.THIS_SESSION:
+        end_user_session()
+    return outcome

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 from flask import Flask, request, session
-from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
-from web.audit.service import ClientInfo
-from web.identity.session_user import SessionUser
+from web.platform.client import ClientInfo
 
 MAX_ID = 2**31 - 1
 
@@ -39,8 +35,3 @@ def client_info() -> ClientInfo:
 def current_session_id() -> str | None:
     """The server-side session's id when the browser sent one (None for a session this request made)."""
     return None if getattr(session, "is_new", True) else session.sid  # type: ignore[attr-defined]
-
-
-def signed_in_user() -> SessionUser:
-    """The current user inside a ``login_required`` view."""
-    return cast(SessionUser, current_user._get_current_object())
