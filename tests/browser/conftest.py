@@ -68,7 +68,7 @@ def live_server(app: Flask, demo: dict[str, int]) -> Iterator[LiveServer]:
 def open_context(chromium: playwright_api.Browser, live_server: LiveServer) -> Iterator[Callable[..., BrowserSession]]:
     """``open_context()`` is a new browser profile; all are closed after the test.
 
-    The app sends a strict Content-Security-Policy (web/security.py); any violation
+    The app sends a strict Content-Security-Policy (web/platform/security.py); any violation
     Chromium reports on the console fails the test.
     """
     opened: list[BrowserSession] = []

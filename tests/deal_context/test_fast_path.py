@@ -1,4 +1,4 @@
-"""The warm read of the current deal before Flask (web/fast_path.py): Flask's answer, byte for byte.
+"""The warm read of the current deal before Flask (web/deal_context/fast_path.py): Flask's answer, byte for byte.
 
 Every stack: the fast path reads the same store Flask would, so it is checked on
 SQLite and PostgreSQL, with SQL and Redis sessions.

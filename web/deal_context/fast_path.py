@@ -19,7 +19,7 @@ it hands the request to Flask untouched, and Flask does everything as before:
 ``current_deal_fast_path_total{outcome}`` counts what it did with each such request
 (``answered``, or why it went to Flask: ``no_session``, ``store_error``, ``signed_out``,
 ``no_context``, ``cache_due``, ``extension_due``). ``CURRENT_DEAL_FAST_PATH=0`` turns it
-off; ``tests/test_fast_path.py`` compares its answers with Flask's, byte for byte.
+off; ``tests/deal_context/test_fast_path.py`` compares its answers with Flask's, byte for byte.
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ def iso(value: Any) -> str:
 
 # --- Response models -----------------------------------------------------------------------
 # What the views return, for the OpenAPI description (web.platform.api_spec). They forbid extra
-# keys, so a view that starts returning a new field fails tests/test_openapi.py until its model says so.
+# keys, so a view that starts returning a new field fails tests/platform/test_openapi.py until its model says so.
 
 
 class ResponseModel(BaseModel):
