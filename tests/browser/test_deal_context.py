@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -17,9 +18,19 @@ def current_deal_heading(page: Page):  # type: ignore[no-untyped-def]
 
 
 def switch_to(page: Page, deal_name: str) -> None:
+    """Pick ``deal_name`` in the header's switcher; the page then shows it as the current deal."""
     page.get_by_label("Current deal").select_option(label=deal_name)
     page.get_by_role("button", name="Switch").click()
     page.wait_for_load_state()
+    expect(current_deal_heading(page)).to_have_text(deal_name)
+
+
+def signed_in_page(open_context: Callable[..., BrowserSession], email: str) -> Page:
+    """A page of a new browser profile, signed in as ``email``."""
+    profile = open_context()
+    page = profile.new_page()
+    profile.sign_in(page, email)
+    return page
 
 
 def test_sign_in_and_select_from_the_switcher(user_context: BrowserSession, demo):
@@ -32,23 +43,17 @@ def test_sign_in_and_select_from_the_switcher(user_context: BrowserSession, demo
 
     switch_to(page, "Northwind Logistics buyout")
 
-    expect(current_deal_heading(page)).to_have_text("Northwind Logistics buyout")
     expect(page.get_by_label("Current deal")).to_have_value(str(demo["northwind"]))
     page.get_by_role("button", name="Clear selection").click()
     expect(page.get_by_text("No deal selected.")).to_be_visible()
 
 
 def test_deal_comes_back_in_a_new_browser_context(open_context, demo):
-    first = open_context()
-    page = first.new_page()
-    first.sign_in(page, "bob@acme.test")
-    switch_to(page, "Tailspin Air carve-out")
-    expect(current_deal_heading(page)).to_have_text("Tailspin Air carve-out")
+    first = signed_in_page(open_context, "bob@acme.test")
+    switch_to(first, "Tailspin Air carve-out")
     first.context.close()
 
-    second = open_context()
-    page = second.new_page()
-    second.sign_in(page, "bob@acme.test")
+    page = signed_in_page(open_context, "bob@acme.test")
     expect(current_deal_heading(page)).to_have_text("Tailspin Air carve-out")
     expect(page.get_by_label("Current deal")).to_have_value(str(demo["tailspin"]))
 
@@ -61,22 +66,16 @@ def test_selection_in_one_tab_shows_in_the_other_after_reload(user_context: Brow
     expect(second_tab.get_by_text("No deal selected.")).to_be_visible()
 
     switch_to(first_tab, "Fabrikam Robotics series C")
-    expect(current_deal_heading(first_tab)).to_have_text("Fabrikam Robotics series C")
 
     second_tab.reload()
     expect(current_deal_heading(second_tab)).to_have_text("Fabrikam Robotics series C")
 
 
 def test_user_removed_from_the_deal_sees_no_deal_on_the_next_page(open_context, demo):
-    dave = open_context()
-    dave_page = dave.new_page()
-    dave.sign_in(dave_page, "dave@acme.test")
+    dave_page = signed_in_page(open_context, "dave@acme.test")
     switch_to(dave_page, "Woodgrove Bank branch sale")
-    expect(current_deal_heading(dave_page)).to_have_text("Woodgrove Bank branch sale")
 
-    admin = open_context()
-    admin_page = admin.new_page()
-    admin.sign_in(admin_page, "alice@acme.test")
+    admin_page = signed_in_page(open_context, "alice@acme.test")
     admin_page.goto(f"/deals/{demo['woodgrove']}")
     admin_page.once("dialog", lambda dialog: dialog.accept())
     admin_page.get_by_role("button", name="Remove dave@acme.test").click()

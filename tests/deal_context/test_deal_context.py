@@ -6,6 +6,8 @@ import time
 
 from sqlalchemy import delete, update
 
+from tests.support.clients import ApiClient
+from tests.support.factories import Factories
 from tests.support.state import (
     audit_actions,
     expire_session,
@@ -19,6 +21,28 @@ from web.deals.models import Deal as DealModel
 from web.deals.models import DealMember
 from web.identity.models import User
 from web.platform.models import utcnow
+
+
+def sign_in_and_select(client: ApiClient, user: User, deal_id: int) -> None:
+    """Sign ``user`` in on ``client`` and select ``deal_id`` (asserting it worked)."""
+    client.login(user.email)
+    assert client.post(f"/api/deals/{deal_id}/select").status_code == 200
+
+
+def own_deal_selected(client: ApiClient, make: Factories) -> tuple[User, int]:
+    """A new user with a deal of their own, signed in on ``client`` with that deal selected: (user, deal id)."""
+    user = make.user()
+    deal_id = make.deal(user).id
+    sign_in_and_select(client, user, deal_id)
+    return user, deal_id
+
+
+def viewed_deal_selected(client: ApiClient, make: Factories) -> tuple[User, int]:
+    """A new viewer of another user's deal, signed in on ``client`` with that deal selected: (viewer, deal id)."""
+    deal = make.deal(make.user())
+    viewer = make.viewer(deal)
+    sign_in_and_select(client, viewer, deal.id)
+    return viewer, deal.id
 
 
 def test_select_writes_database_session_and_audit(api, app, make):
@@ -49,10 +73,7 @@ def test_select_is_idempotent(api, app, make):
 
 
 def test_clear_removes_selection_everywhere(api, app, make):
-    alice = make.user()
-    contoso = make.deal(alice).id
-    api.login(alice.email)
-    api.post(f"/api/deals/{contoso}/select")
+    alice, _ = own_deal_selected(api, make)
     response = api.delete("/api/deals/current")
     assert response.status_code == 200
     assert response.get_json() == {"current_deal": None}
@@ -61,11 +82,7 @@ def test_clear_removes_selection_everywhere(api, app, make):
 
 
 def test_selection_survives_a_new_browser(browser, app, make):
-    bob = make.user()
-    tailspin = make.deal(bob).id
-    first = browser()
-    first.login(bob.email)
-    first.post(f"/api/deals/{tailspin}/select")
+    bob, tailspin = own_deal_selected(browser(), make)
     second = browser()
     response = second.login(bob.email)
     assert response.get_json()["current_deal"]["id"] == tailspin
@@ -73,21 +90,15 @@ def test_selection_survives_a_new_browser(browser, app, make):
 
 
 def test_selection_survives_session_expiry(api, app, make):
-    alice = make.user()
-    fabrikam = make.deal(alice).id
-    api.login(alice.email)
-    api.post(f"/api/deals/{fabrikam}/select")
+    alice, fabrikam = own_deal_selected(api, make)
     expire_session(app, api.session_id())
     assert api.get("/api/me").status_code == 401
     assert api.login(alice.email).get_json()["current_deal"]["id"] == fabrikam
 
 
 def test_selection_survives_a_server_restart(stack_settings, make, browser):
-    alice = make.user()
-    contoso = make.deal(alice).id
     api = browser()
-    api.login(alice.email)
-    api.post(f"/api/deals/{contoso}/select")
+    _, contoso = own_deal_selected(api, make)
     restarted = stack_settings.make_app()
     same_browser_after_restart = api.client
     same_browser_after_restart.application = restarted
@@ -111,10 +122,7 @@ def test_two_instances_share_the_selection(stack_settings, app, make, browser):
 
 
 def test_warm_request_runs_no_app_query(api, app, make, count_queries):
-    alice = make.user()
-    northwind = make.deal(alice).id
-    api.login(alice.email)
-    api.post(f"/api/deals/{northwind}/select")
+    own_deal_selected(api, make)
     with count_queries() as log:
         assert api.get("/api/csrf").status_code == 200
     assert log.app_statements == []
@@ -127,10 +135,7 @@ def test_warm_request_runs_no_app_query(api, app, make, count_queries):
 
 
 def test_cold_restore_runs_exactly_one_statement(api, app, make, count_queries):
-    alice = make.user()
-    northwind = make.deal(alice).id
-    api.login(alice.email)
-    api.post(f"/api/deals/{northwind}/select")
+    alice, northwind = own_deal_selected(api, make)
     expire_session(app, api.session_id())
     api.login(alice.email)
     # Make the signed-in session cold again, as after a deploy that added the context key.
@@ -161,11 +166,7 @@ def test_soft_deleted_deal_cannot_be_selected(api, make):
 
 
 def test_soft_deleted_deal_is_not_restored(browser, app, make):
-    bob = make.user()
-    tailspin = make.deal(bob).id
-    api = browser()
-    api.login(bob.email)
-    api.post(f"/api/deals/{tailspin}/select")
+    bob, tailspin = own_deal_selected(browser(), make)
     run_sql(app, update(DealModel).where(DealModel.id == tailspin).values(deleted_at=utcnow()))
     fresh = browser()
     assert fresh.login(bob.email).get_json()["current_deal"] is None
@@ -174,12 +175,7 @@ def test_soft_deleted_deal_is_not_restored(browser, app, make):
 
 
 def test_removed_member_deal_is_not_restored_and_reference_is_cleared(browser, app, make):
-    dave = make.user()
-    woodgrove = make.deal(make.user(dave.organization_id))
-    make.member(woodgrove, dave)
-    api = browser()
-    api.login(dave.email)
-    api.post(f"/api/deals/{woodgrove.id}/select")
+    dave, _ = viewed_deal_selected(browser(), make)
     # Membership removed behind the app's back: only the restore's own check can catch it.
     run_sql(app, delete(DealMember).where(DealMember.user_id == dave.id))
     fresh = browser()
@@ -189,11 +185,7 @@ def test_removed_member_deal_is_not_restored_and_reference_is_cleared(browser, a
 
 
 def test_deactivated_user_cannot_sign_in_and_keeps_no_context(browser, app, make):
-    bob = make.user()
-    tailspin = make.deal(bob).id
-    api = browser()
-    api.login(bob.email)
-    api.post(f"/api/deals/{tailspin}/select")
+    bob, _ = own_deal_selected(browser(), make)
     run_sql(app, update(User).where(User.id == bob.id).values(is_active=False))
     response = browser().post("/api/auth/login", json={"email": bob.email, "password": "demo-password"})
     assert response.status_code == 401
@@ -201,13 +193,9 @@ def test_deactivated_user_cannot_sign_in_and_keeps_no_context(browser, app, make
 
 def test_a_change_made_outside_the_app_is_seen_once_the_cache_is_due(api, app, make, monkeypatch):
     """SQL typed by an operator reaches no live session; the cache's age bound is the backstop."""
-    dave = make.user()
-    woodgrove = make.deal(make.user(dave.organization_id))
-    make.member(woodgrove, dave)
-    api.login(dave.email)
-    api.post(f"/api/deals/{woodgrove.id}/select")
+    dave, woodgrove = viewed_deal_selected(api, make)
     run_sql(app, delete(DealMember).where(DealMember.user_id == dave.id))
-    assert api.current_deal_id() == woodgrove.id, "within DEAL_CACHE_SECONDS the cached deal is served"
+    assert api.current_deal_id() == woodgrove, "within DEAL_CACHE_SECONDS the cached deal is served"
     later = time.time() + app.config["DEAL_CACHE_SECONDS"] + 1
     monkeypatch.setattr(deal_context, "wall_clock", lambda: later)
     assert api.current_deal_id() is None
@@ -219,13 +207,10 @@ def test_deleting_a_deal_clears_every_selection_of_it(browser, app, make):
     owner = make.user()
     deal = make.deal(owner)
     woodgrove = deal.id
-    member = make.user(owner.organization_id)
-    make.member(deal, member)
+    member = make.viewer(deal)
     bob, dave = browser(), browser()
-    bob.login(owner.email)
-    dave.login(member.email)
-    bob.post(f"/api/deals/{woodgrove}/select")
-    dave.post(f"/api/deals/{woodgrove}/select")
+    sign_in_and_select(bob, owner, woodgrove)
+    sign_in_and_select(dave, member, woodgrove)
     assert bob.delete(f"/api/deals/{woodgrove}").status_code == 204
     assert last_deal_id(app, owner.id) is None
     assert last_deal_id(app, member.id) is None

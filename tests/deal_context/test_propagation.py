@@ -9,10 +9,15 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy import select
 
+from tests.support.clients import signed_in
+from tests.support.factories import Factories
 from tests.support.state import index_rows, last_deal_id, stored_session
+from web.deals.models import Deal
 from web.extensions import db
 from web.identity.models import User
 from web.platform.session_store.base import hash_session_id
+
+WOODGROVE = "Woodgrove Bank branch sale"
 
 
 def deal_context(app: Flask, browser_sid: str) -> dict | None:
@@ -24,6 +29,13 @@ def context_version(app: Flask, user_id: int) -> int:
         version = db.session.scalar(select(User.deal_context_version).where(User.id == user_id))
         db.session.remove()
     return int(version or 0)
+
+
+def woodgrove_with_a_viewer(make: Factories) -> tuple[User, Deal, User]:
+    """A deal named like the cast's Woodgrove, of a new owner, with a viewer: (owner, deal, viewer)."""
+    owner = make.user()
+    deal = make.deal(owner, name=WOODGROVE)
+    return owner, deal, make.viewer(deal)
 
 
 def test_deleted_deal_leaves_the_context_of_every_live_session(browser, app, demo, count_queries):
@@ -67,13 +79,8 @@ def test_deleted_deal_leaves_an_older_session_even_when_another_holds_a_newer_ch
 
 
 def test_removed_member_loses_the_deal_on_the_next_request(browser, app, make, count_queries):
-    owner = make.user()
-    deal = make.deal(owner, name="Woodgrove Bank branch sale")
-    viewer = make.user(owner.organization_id)
-    make.member(deal, viewer)
-    bob, dave = browser(), browser()
-    bob.login(owner.email)
-    dave.login(viewer.email)
+    owner, deal, viewer = woodgrove_with_a_viewer(make)
+    bob, dave = signed_in(browser, owner.email), signed_in(browser, viewer.email)
     assert dave.post(f"/api/deals/{deal.id}/select").status_code == 200
     assert bob.delete(f"/api/deals/{deal.id}/members/{viewer.id}").status_code == 204
     with count_queries() as log:
@@ -156,26 +163,19 @@ def test_password_change_destroys_the_other_sessions_only(browser, app, make):
 
 
 def test_warm_current_deal_is_served_from_the_session(api, app, make, count_queries):
-    owner = make.user()
-    deal = make.deal(owner, name="Woodgrove Bank branch sale")
-    viewer = make.user(owner.organization_id)
-    make.member(deal, viewer)
+    _, deal, viewer = woodgrove_with_a_viewer(make)
     api.login(viewer.email)
     assert api.post(f"/api/deals/{deal.id}/select").status_code == 200
     with count_queries() as log:
         body = api.get("/api/deals/current").get_json()
-    assert body["current_deal"]["name"] == "Woodgrove Bank branch sale"
+    assert body["current_deal"]["name"] == WOODGROVE
     assert log.app_statements == [], "the selection cached the deal: a warm read asks the database nothing"
     assert deal_context(app, api.session_id())["deal"] == body["current_deal"]
 
 
 def test_a_restored_context_is_checked_and_cached_once(browser, app, make, count_queries):
-    owner = make.user()
-    deal = make.deal(owner, name="Woodgrove Bank branch sale")
-    viewer = make.user(owner.organization_id)
-    make.member(deal, viewer)
-    first = browser()
-    first.login(viewer.email)
+    _, deal, viewer = woodgrove_with_a_viewer(make)
+    first = signed_in(browser, viewer.email)
     assert first.post(f"/api/deals/{deal.id}/select").status_code == 200
     second = browser()
     # The restore brings back the deal id; the sign-in's answer shows the deal, fetched and checked.
@@ -187,13 +187,8 @@ def test_a_restored_context_is_checked_and_cached_once(browser, app, make, count
 
 
 def test_a_changed_deal_is_shown_changed_on_the_next_read(browser, app, make, count_queries):
-    owner = make.user()
-    deal = make.deal(owner, name="Woodgrove Bank branch sale")
-    viewer = make.user(owner.organization_id)
-    make.member(deal, viewer)
-    bob, dave = browser(), browser()
-    bob.login(owner.email)
-    dave.login(viewer.email)
+    owner, deal, viewer = woodgrove_with_a_viewer(make)
+    bob, dave = signed_in(browser, owner.email), signed_in(browser, viewer.email)
     assert dave.post(f"/api/deals/{deal.id}/select").status_code == 200
     assert dave.current_deal_id() == deal.id
     response = bob.patch(f"/api/deals/{deal.id}", json={"name": "Woodgrove Bank, renamed", "stage": "negotiation"})

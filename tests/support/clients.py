@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -77,8 +78,8 @@ def submit(user: ApiClient, path: str, data: dict[str, Any] | None = None, **kwa
     return user.client.post(path, data={"csrf_token": user.csrf, **(data or {})}, **kwargs)
 
 
-def signed_in(browser: Callable[..., ApiClient], email: str) -> ApiClient:
-    """A new browser, signed in as ``email``."""
-    user = browser()
+def signed_in(browser: Callable[..., ApiClient], email: str, *, on: Flask | None = None) -> ApiClient:
+    """A new browser, signed in as ``email`` (on the server ``on``, when the test runs more than one)."""
+    user = browser(on)
     user.login(email)
     return user

@@ -101,5 +101,11 @@ class Factories:
     def member(self, deal: Deal, user: User, *, role: MemberRole = MemberRole.VIEWER) -> DealMember:
         return self._save(DealMember(deal_id=deal.id, user_id=user.id, role=role))
 
+    def viewer(self, deal: Deal) -> User:
+        """A new user of the deal's organization, a viewer member of ``deal``."""
+        user = self.user(deal.organization_id)
+        self.member(deal, user)
+        return user
+
     def note(self, deal: Deal, author: User, *, body: str | None = None) -> DealNote:
         return self._save(DealNote(deal_id=deal.id, author_id=author.id, body=body or f"Note {next(_serial)}"))
