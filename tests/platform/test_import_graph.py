@@ -9,6 +9,8 @@ An edge to one's own ancestor package is left out (Python runs it first anyway).
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -184,3 +186,15 @@ def test_platform_imports_no_domain() -> None:
 def test_the_cycle_finder_finds_a_cycle() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert strongly_connected(graph) == [["a", "b", "c"]]
+
+
+def test_the_gunicorn_master_imports_neither_the_app_nor_prometheus_client() -> None:
+    """gunicorn.conf.py imports these in the master before it sets PROMETHEUS_MULTIPROC_DIR: had they imported
+    the app, prometheus_client would be loaded single-process and the workers would each count alone."""
+    probe = (
+        "import sys, web.config, web.platform.logging_setup; "
+        "print(sorted(name for name in ('prometheus_client', 'web.app') if name in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=WEB.parent, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -85,9 +85,8 @@ class DealContext:
         A context with a higher version was chosen later (its selection saw every change
         before it), so an in-flight save of an older one must not overwrite it.
         """
-        if not isinstance(candidate, dict) or not isinstance(stored, dict):
-            return False
-        return int(candidate.get("version", 0)) < int(stored.get("version", 0))
+        new, old = DealContext.from_session(candidate), DealContext.from_session(stored)
+        return new is not None and old is not None and new.version < old.version
 
 
 def reset_to_state(state: ContextState) -> Transform:

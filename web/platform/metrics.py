@@ -56,7 +56,8 @@ FAST_PATH_OUTCOMES = (
 )
 FAST_PATH = Counter(
     "current_deal_fast_path_total",
-    "GET /api/deals/current before Flask (web/deal_context/fast_path.py): answered from the session, or why it went to Flask.",
+    "GET /api/deals/current before Flask (web/deal_context/fast_path.py): "
+    "answered from the session, or why it went to Flask.",
     ["outcome"],
 )
 DEAL_SELECT = Counter("deal_select_total", "Deal selections through the API, by result.", ["result"])

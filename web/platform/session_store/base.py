@@ -255,7 +255,7 @@ class MergingSessionInterface(ServerSideSessionInterface):
         return self.session_class(data, sid=sid, original=original, stored_ttl=remaining)
 
     def _load_once(self, environ: dict[str, Any], sid: str) -> tuple[bytes, float] | None:
-        """What the fast path (web/deal_context/fast_path.py) already read for this request, else a read of the store."""
+        """What the fast path (web/deal_context/fast_path.py) already read for this request, else a store read."""
         preloaded: PreloadedSession | None = environ.pop(PRELOADED_SESSION_KEY, None)
         if preloaded is None or preloaded.sid != sid:
             return self.load_from_store(self._get_store_id(sid))
