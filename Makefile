@@ -20,7 +20,9 @@ run: install
 	mkdir -p instance
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo
-	GUNICORN_BIND=$(HOST):$(PORT) LOG_FORMAT=$${LOG_FORMAT:-text} $(BIN)/gunicorn -c gunicorn.conf.py
+	@# One worker (4 threads) unless WEB_CONCURRENCY says otherwise: without Redis the sign-in throttle
+	@# counts in process memory, and one process keeps the documented limits (docs/SECURITY.md).
+	GUNICORN_BIND=$(HOST):$(PORT) LOG_FORMAT=$${LOG_FORMAT:-text} WEB_CONCURRENCY=$${WEB_CONCURRENCY:-1} $(BIN)/gunicorn -c gunicorn.conf.py
 
 test: install
 	@# The browser tests drive Debian's Chromium: CI installs it, a run by hand without it skips them.

@@ -122,6 +122,8 @@ class SimUser:
         response.raise_for_status()
         deal = response.json()["current_deal"]
         self.last_ok = deal["id"] if deal else None
+        # Sign-in replaced the CSRF token: fetch the new one.
+        self.csrf = self.http.get(f"{self.base_url}/api/csrf", timeout=30).json()["csrf_token"]
 
     def _call(self, kind: str, method: str, path: str, deal: int | None = None) -> tuple[int, dict[str, Any] | None]:
         started = self.recorder.clock.now()

@@ -56,6 +56,7 @@ def sign_in_dealdesk(base_url: str, user: BenchUser) -> PooledSession:
             timeout=30,
         )
         response.raise_for_status()
+        csrf = http.get(f"{base_url}/api/csrf", timeout=30).json()["csrf_token"]  # sign-in replaced it
         current = http.get(f"{base_url}/api/deals/current", timeout=30)
         current.raise_for_status()
         if current.json()["current_deal"] is None:

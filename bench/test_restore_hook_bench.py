@@ -66,6 +66,7 @@ def warm_cookie(app: Flask) -> str:
         headers={"X-CSRFToken": csrf},
     )
     assert response.status_code == 200, response.get_json()
+    csrf = client.get("/api/csrf").get_json()["csrf_token"]  # sign-in replaced it
     deal_id = client.get("/api/deals").get_json()["deals"][0]["id"]
     assert client.post(f"/api/deals/{deal_id}/select", headers={"X-CSRFToken": csrf}).status_code == 200
     cookie = client.get_cookie("dealdesk_session")

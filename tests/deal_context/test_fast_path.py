@@ -94,6 +94,7 @@ def test_the_fast_answer_is_flasks_answer(api, app, demo, flask_only, handovers,
     assert (fast.get_json()["current_deal"] or {}).get("id") == expected
     assert fast.headers["X-Request-ID"] == "trace-1"
     assert fast.headers["Vary"] == "Cookie"
+    assert fast.headers["Cache-Control"] == "no-store", "a signed-in answer, like every other"
 
 
 def test_a_made_up_request_id_is_replaced(api, app, demo, handovers):

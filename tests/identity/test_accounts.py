@@ -173,6 +173,7 @@ def test_successful_sign_ins_do_not_count(throttled, browser):
     client = browser(throttled)
     for _ in range(6):
         assert attempt(client, "bob@acme.test", "demo-password").status_code == 200
+        client._csrf = None  # each sign-in gives the session a new token
 
 
 def test_the_html_sign_in_form_is_throttled_too(throttled, browser):
@@ -187,3 +188,44 @@ def test_throttle_counters_live_where_the_sessions_do(throttled, browser, stack)
     assert attempt(browser(throttled), "bob@acme.test").status_code == 401
     expected = "RedisStorage" if stack.sessions == "redis" else "MemoryStorage"
     assert type(limiter.storage).__name__ == expected
+
+
+def form_attempt(client, email: str, password: str = "wrong password", ip: str = "127.0.0.1"):
+    form = {"email": email, "password": password, "csrf_token": client.csrf}
+    return client.client.post("/login", data=form, environ_base={"REMOTE_ADDR": ip})
+
+
+def test_the_api_and_the_form_share_one_counter_per_account(throttled, browser):
+    client = browser(throttled)
+    assert [attempt(client, "bob@acme.test").status_code for _ in range(2)] == [401, 401]
+    assert form_attempt(client, "bob@acme.test").status_code == 401
+    assert attempt(client, "bob@acme.test", "demo-password").status_code == 429
+    assert form_attempt(client, "bob@acme.test", "demo-password").status_code == 429
+
+
+def test_the_api_and_the_form_share_one_counter_per_address(throttled, browser):
+    client = browser(throttled)
+    for n in range(3):
+        assert attempt(client, f"nobody{n}@acme.test", ip="10.9.8.7").status_code == 401
+    for n in range(3, 5):
+        assert form_attempt(client, f"nobody{n}@acme.test", ip="10.9.8.7").status_code == 401
+    assert attempt(client, "dave@acme.test", "demo-password", ip="10.9.8.7").status_code == 429
+    assert form_attempt(client, "dave@acme.test", "demo-password", ip="10.9.8.7").status_code == 429
+
+
+def change_password(client, current: str, new: str = NEW_PASSWORD):
+    return client.post("/api/auth/password", json={"current_password": current, "new_password": new})
+
+
+def test_wrong_current_passwords_are_throttled_per_account(throttled, browser):
+    bob = browser(throttled)
+    bob.login("bob@acme.test")
+    assert change_password(bob, "demo-password", new="short").status_code == 422  # a weak new one is no guess
+    assert [change_password(bob, "wrong password").status_code for _ in range(3)] == [400, 400, 400]
+    response = change_password(bob, "demo-password")  # the right one, too late
+    assert response.status_code == 429
+    assert response.get_json()["error"]["code"] == "rate_limited"
+    assert 0 < int(response.headers["Retry-After"]) <= 60
+    # The same counter as sign-in: the guesses used up the account's failures there too.
+    assert attempt(browser(throttled), "bob@acme.test", "demo-password").status_code == 429
+    assert attempt(browser(throttled), "dave@acme.test", "demo-password").status_code == 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.clients import form_token
 from tests.support.stacks import POSTGRES_REDIS, SQLITE_SQL
 from tests.support.state import stored_session
 
@@ -128,3 +129,34 @@ def test_csrf_token_of_another_session_is_rejected(browser, demo):
     response = second.client.post(f"/api/deals/{demo['tailspin']}/select", headers={"X-CSRFToken": first.csrf})
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "csrf_failed"
+
+
+def test_csrf_token_from_before_sign_in_is_refused_after_it(api, demo):
+    planted = api.client.get("/api/csrf").get_json()["csrf_token"]
+    signed_in = api.client.post(
+        "/api/auth/login",
+        json={"email": "alice@acme.test", "password": "demo-password"},
+        headers={"X-CSRFToken": planted},
+    )
+    assert signed_in.status_code == 200
+    select = f"/api/deals/{demo['northwind']}/select"
+    refused = api.client.post(select, headers={"X-CSRFToken": planted})
+    assert refused.status_code == 400
+    assert refused.get_json()["error"]["code"] == "csrf_failed"
+    fresh = api.client.get("/api/csrf").get_json()["csrf_token"]
+    assert fresh != planted
+    assert api.client.post(select, headers={"X-CSRFToken": fresh}).status_code == 200
+
+
+@pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
+def test_the_page_after_the_sign_in_form_carries_a_new_token(api, demo):
+    planted = form_token(api.client.get("/login").get_data(as_text=True))
+    form = {"email": "alice@acme.test", "password": "demo-password", "csrf_token": planted}
+    assert api.client.post("/login", data=form).status_code == 302
+    fresh = form_token(api.client.get("/").get_data(as_text=True))
+    assert fresh != planted
+    logout = {"csrf_token": planted}
+    assert api.client.post("/logout", data=logout).status_code == 400
+    assert api.get("/api/me").status_code == 200, "the planted token signed nobody out"
+    assert api.client.post("/logout", data={"csrf_token": fresh}).status_code == 302
+    assert api.get("/api/me").status_code == 401

@@ -86,3 +86,28 @@ def test_templates_have_no_inline_script_or_style(template):
     text = template.read_text()
     for pattern in INLINE_CODE:
         assert not pattern.search(text), f"{template.name}: {pattern.pattern} is blocked by the CSP"
+
+
+@pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_REDIS], indirect=True)
+def test_signed_in_answers_are_not_stored_by_caches(app, api, demo):
+    anonymous = [api.get("/login"), api.get("/api/csrf"), api.get("/api/me")]
+    api.login("alice@acme.test")
+    signed_in = [
+        api.get("/"),
+        api.get("/api/me"),
+        api.get("/api/csrf"),
+        api.get("/api/deals"),
+        api.post(f"/api/deals/{demo['northwind']}/select"),
+        api.get("/api/deals/current"),
+        api.get("/api/no-such-route"),
+    ]
+    for response in signed_in:
+        assert response.headers.get("Cache-Control") == "no-store", (response.request.path, response.status_code)
+    for response in anonymous:
+        assert "no-store" not in response.headers.get("Cache-Control", ""), response.request.path
+    # Public files keep what they had, cookie or not; the health check keeps its own header.
+    static = api.get("/static/app.css")
+    assert "no-store" not in static.headers.get("Cache-Control", "")
+    static.close()
+    health = api.get("/api/health/session")
+    assert health.headers["Cache-Control"] == "no-store"  # its own, as before

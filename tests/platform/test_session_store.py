@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import session
+from flask import current_app, session
 from sqlalchemy import func, select
 
 from tests.support.state import stored_session
 from web.extensions import db
 from web.identity.models import Organization
+from web.platform.session_store.base import hash_session_id
 from web.platform.session_store.models import SessionRecord
 
 
@@ -92,3 +93,40 @@ def test_corrupt_cookie_values_start_a_new_session(app, api, demo):
     for value in ("../../etc/passwd", "x" * 500, "a b", ""):
         api.client.set_cookie("dealdesk_session", value)
         assert api.get("/api/me").status_code == 401
+
+
+def test_a_cleared_session_ends_as_flask_sessions_does(app, api, demo):
+    """``session.clear()`` deletes the stored session and the cookie, as Flask-Session does (not an
+    empty ``{"_permanent": true}`` left under the same id)."""
+
+    def clear_the_session():  # type: ignore[no-untyped-def]
+        session.clear()
+        return {"cleared": True}
+
+    app.add_url_rule("/api/test/clear-session", view_func=clear_the_session, methods=["POST"])
+    api.login("alice@acme.test")
+    sid = api.session_id()
+    response = api.post("/api/test/clear-session")
+    assert response.status_code == 200
+    assert stored_session(app, sid) is None
+    assert api.session_id() is None  # the cookie was removed
+    api.client.set_cookie("dealdesk_session", sid)
+    assert api.get("/api/me").status_code == 401
+
+
+def test_a_cleared_session_stays_ended_when_another_request_wrote_to_it(app, api, demo):
+    """Emptying wins over a concurrent write: the session ends, it is not merged back to life."""
+
+    def write_meanwhile_then_clear():  # type: ignore[no-untyped-def]
+        interface = current_app.session_interface
+        sid_hash = hash_session_id(session.sid)  # type: ignore[attr-defined]
+        assert interface.rewrite_session(sid_hash, lambda stored: {**stored, "written_meanwhile": 1})
+        session.clear()
+        return {"cleared": True}
+
+    app.add_url_rule("/api/test/clear-after-a-write", view_func=write_meanwhile_then_clear, methods=["POST"])
+    api.login("alice@acme.test")
+    sid = api.session_id()
+    assert api.post("/api/test/clear-after-a-write").status_code == 200
+    assert stored_session(app, sid) is None
+    assert api.session_id() is None

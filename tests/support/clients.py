@@ -45,10 +45,11 @@ class ApiClient:
         return self._send("DELETE", path, **kwargs)
 
     def login(self, email: str, password: str = DEFAULT_PASSWORD) -> TestResponse:
-        """Sign in through the API (asserting it worked); the CSRF token is fetched anew."""
+        """Sign in through the API (asserting it worked); the CSRF token is fetched anew, before and after."""
         self._csrf = None  # like a real client: a fresh token for the session it signs in with
         response = self.post("/api/auth/login", json={"email": email, "password": password})
         assert response.status_code == 200, response.get_json()
+        self._csrf = None  # sign-in replaced the token: the next change fetches the new one
         return response
 
     def current_deal_id(self) -> int | None:

@@ -39,6 +39,7 @@ from web.platform import metrics
 from web.platform.logging_setup import REQUEST_ID_HEADER, request_id_from
 from web.platform.security import security_headers
 from web.platform.session_store.base import (
+    NO_STORE,
     PRELOADED_SESSION_KEY,
     MergingSessionInterface,
     PreloadedSession,
@@ -68,6 +69,7 @@ class CurrentDealFastPath:
             ("Content-Type", app.json.mimetype),  # type: ignore[attr-defined]
             *security_headers(app).items(),
             ("Vary", "Cookie"),
+            ("Cache-Control", NO_STORE),  # a signed-in answer, as the session interface marks Flask's
         ]
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

@@ -56,7 +56,9 @@ def update_user(user_id: int) -> dict[str, Any]:
     "Change one's own password; other sessions are signed out",
     body=PasswordChangeIn,
     responses={200: PasswordChangedOut},
-    description="400 `invalid_credentials` when the current password is wrong.",
+    description="400 `invalid_credentials` when the current password is wrong; wrong current passwords count "
+    "against the account's sign-in throttle (429 once used up).",
+    errors=(429,),
 )
 def change_password() -> dict[str, int]:
     body = parse_body(PasswordChangeIn)

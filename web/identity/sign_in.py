@@ -9,7 +9,7 @@ throttling wraps them by endpoint name (``web.identity.throttle``).
 
 from __future__ import annotations
 
-from flask import current_app, session
+from flask import current_app, g, session
 from flask_login import login_user, logout_user
 
 from web.deal_context.request import restore_into_session
@@ -38,17 +38,22 @@ def sign_in(*, email: str, password: str) -> User | None:
 
 
 def start_user_session(user: User) -> None:
-    """Sign in with a fresh session id (no fixation), holding only plain values.
+    """Sign in with a fresh session id (no fixation) and a fresh CSRF token, holding only plain values.
 
-    The session is stored at once and then indexed (``web.identity.session_index``), in
-    that order: a revocation that finds the index row always finds the session too.
+    Nothing from before sign-in is kept, the CSRF token included: a token planted before
+    sign-in is refused after it, and the client fetches the new one (``GET /api/csrf``, or the
+    next page's forms). The session is stored at once and then indexed
+    (``web.identity.session_index``), in that order: a revocation that finds the index row
+    always finds the session too.
     """
     interface = current_app.session_interface
     previous_sid = None if session.is_new else session.sid  # type: ignore[attr-defined]
     interface.regenerate(session)  # type: ignore[attr-defined]
     for key in list(session.keys()):
-        if key not in ("_permanent", "csrf_token"):
+        if key != "_permanent":
             del session[key]
+    # Flask-WTF caches the signed token per request: a form rendered later in this request gets a new one.
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
     session.update(session_values(user))
     session_user = user_from_session(str(user.id), session)
     assert session_user is not None

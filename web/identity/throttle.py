@@ -1,10 +1,15 @@
-"""Sign-in throttling with Flask-Limiter: per account and per client address.
+"""Password guessing throttled with Flask-Limiter: per account and per client address.
 
-Only failed sign-ins count (``deduct_when``), so people who type their password
-right are never slowed down; once an account or an address has used up its
-failures, every attempt is answered 429 ``rate_limited`` with ``Retry-After``
-until the window passes, right password or not. Counters live in Redis when the
-sessions do (shared by every instance), in process memory otherwise.
+One counter per account and one per address, whichever door the guess comes through:
+the JSON sign-in, the HTML sign-in form (both per account and per address) and
+``POST /api/auth/password`` (per account: a wrong current password is a guess at the
+same password). The limits are Flask-Limiter *shared* limits, whose counters are keyed
+by scope and key only, not by endpoint. Only failures count (``deduct_when``), so
+people who type their password right are never slowed down; once an account or an
+address has used up its failures, every attempt is answered 429 ``rate_limited`` with
+``Retry-After`` until the window passes, right password or not. Counters live in Redis
+when the sessions do (shared by every instance), in process memory otherwise (one
+process: ``make run`` starts one worker; docs/SECURITY.md).
 """
 
 from __future__ import annotations
@@ -15,9 +20,15 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from web.extensions import limiter
+from web.identity.session_user import signed_in_user
 
-# Endpoints that check a password (the JSON API and the HTML form).
+# Endpoints that check a password against an account named in the request (the JSON API and the HTML form).
 SIGNIN_ENDPOINTS = ("auth_api.login", "pages.login")
+# The endpoint that checks the signed-in user's current password.
+PASSWORD_CHANGE_ENDPOINT = "accounts_api.change_password"
+# Flask-Limiter scopes: one bucket each, shared by every endpoint that carries the limit.
+ACCOUNT_SCOPE = "password-guesses-per-account"
+IP_SCOPE = "password-guesses-per-ip"
 
 
 def _namespace() -> str:
@@ -25,11 +36,19 @@ def _namespace() -> str:
     return str(current_app.config["SESSION_KEY_PREFIX"])
 
 
+def _account(email: object) -> str:
+    return f"{_namespace()}signin:account:{str(email or '').strip().lower()[:254]}"
+
+
 def account_key() -> str:
     """The email the attempt is for, from the JSON body or the form, normalised like sign-in does."""
     payload = request.get_json(silent=True) if request.is_json else None
-    email = payload.get("email") if isinstance(payload, dict) else request.form.get("email")
-    return f"{_namespace()}signin:account:{str(email or '').strip().lower()[:254]}"
+    return _account(payload.get("email") if isinstance(payload, dict) else request.form.get("email"))
+
+
+def signed_in_account_key() -> str:
+    """The signed-in user's account: the same counter as sign-ins for that email."""
+    return _account(signed_in_user().email)
 
 
 def ip_key() -> str:
@@ -38,6 +57,13 @@ def ip_key() -> str:
 
 def sign_in_failed(_response: Response) -> bool:
     return not current_user.is_authenticated
+
+
+def wrong_current_password(response: Response) -> bool:
+    """The password change was refused for its current password (not for a weak new one)."""
+    body = response.get_json(silent=True) if response.is_json else None
+    error = body.get("error") if isinstance(body, dict) else None
+    return isinstance(error, dict) and error.get("code") == "invalid_credentials"
 
 
 def per_account_limit() -> str:
@@ -49,14 +75,24 @@ def per_ip_limit() -> str:
 
 
 # Created once: Flask-Limiter registers limits per view function name, so every app shares them.
-ACCOUNT_LIMIT = limiter.limit(
-    per_account_limit, key_func=account_key, methods=["POST"], deduct_when=sign_in_failed, scope="account"
+ACCOUNT_LIMIT = limiter.shared_limit(
+    per_account_limit, scope=ACCOUNT_SCOPE, key_func=account_key, methods=["POST"], deduct_when=sign_in_failed
 )
-IP_LIMIT = limiter.limit(per_ip_limit, key_func=ip_key, methods=["POST"], deduct_when=sign_in_failed, scope="ip")
+IP_LIMIT = limiter.shared_limit(
+    per_ip_limit, scope=IP_SCOPE, key_func=ip_key, methods=["POST"], deduct_when=sign_in_failed
+)
+PASSWORD_CHANGE_LIMIT = limiter.shared_limit(
+    per_account_limit,
+    scope=ACCOUNT_SCOPE,
+    key_func=signed_in_account_key,
+    methods=["POST"],
+    deduct_when=wrong_current_password,
+)
 
 
 def init_signin_throttle(app: Flask) -> None:
-    """Bind the limiter and throttle the sign-in endpoints (call after the blueprints are registered).
+    """Bind the limiter and throttle the endpoints that check passwords (call after the blueprints
+    are registered).
 
     The limits and the counters' storage are settings: ``web.config`` builds them.
     """
@@ -66,11 +102,15 @@ def init_signin_throttle(app: Flask) -> None:
         view = app.view_functions.get(endpoint)
         if view is not None:
             app.view_functions[endpoint] = IP_LIMIT(ACCOUNT_LIMIT(view))
+    view = app.view_functions.get(PASSWORD_CHANGE_ENDPOINT)
+    if view is not None:
+        # The blueprint signs the user in before the view runs: the key always has an account.
+        app.view_functions[PASSWORD_CHANGE_ENDPOINT] = PASSWORD_CHANGE_LIMIT(view)
 
 
 def _check_sign_in_only(app: Flask) -> None:
-    """Drop Flask-Limiter's check of every request: only the sign-in views carry limits, and the
-    decorators that carry them check them when the view runs. The check found nothing to limit
-    elsewhere and cost more than the rest of a warm request's hooks (docs/PERFORMANCE.md)."""
+    """Drop Flask-Limiter's check of every request: only the password-checking views carry limits,
+    and the decorators that carry them check them when the view runs. The check found nothing to
+    limit elsewhere and cost more than the rest of a warm request's hooks (docs/PERFORMANCE.md)."""
     hooks = app.before_request_funcs.get(None, [])
     hooks[:] = [hook for hook in hooks if getattr(hook, "__self__", None) is not limiter]

@@ -19,6 +19,9 @@ session class are Flask-Session's; what changes is how a session is saved.
 * The store key is the prefix plus the SHA-256 of the session id, never the id
   itself: the session index (``web.identity.session_index``) keeps the same hash and
   reaches a live session through ``rewrite_session`` / ``destroy_session``.
+* A stored session a request emptied (``session.clear()``) is deleted and its cookie
+  removed, as Flask-Session does; every answer to a signed-in session but the public
+  static files gets ``Cache-Control: no-store``.
 """
 
 from __future__ import annotations
@@ -45,6 +48,11 @@ log = logging.getLogger(__name__)
 SID_BYTES = 32
 MAX_SID_LENGTH = 128
 MERGE_ATTEMPTS = 50
+# Flask-Login's key for the signed-in user's id: a session holding it is a signed-in one.
+SIGNED_IN_KEY = "_user_id"
+NO_STORE = "no-store"
+# Flask's endpoint for the public files under /static: the same for everyone, cacheable as before.
+STATIC_ENDPOINT = "static"
 
 
 # A function given the stored session data; returns the new data, or None for "no change".
@@ -317,6 +325,9 @@ class MergingSessionInterface(ServerSideSessionInterface):
             return
         if session.accessed:
             response.vary.add("Cookie")
+        if SIGNED_IN_KEY in session and request.endpoint != STATIC_ENDPOINT:
+            # An answer to a signed-in session may show that user's data: no cache may keep it.
+            response.headers["Cache-Control"] = NO_STORE
         try:
             self._persist(app, session, response)
         except (*self.store_errors(), SessionStoreError) as exc:
@@ -327,6 +338,9 @@ class MergingSessionInterface(ServerSideSessionInterface):
         store_id = self._get_store_id(session.sid)
         if session.destroyed:
             self._delete_cookie(app, response)
+            return
+        if not session.is_new and not session and session.modified:
+            self._end_emptied(app, store_id, response)
             return
         updated, removed = session.changes()
         if session.is_new:
@@ -346,6 +360,17 @@ class MergingSessionInterface(ServerSideSessionInterface):
             self._notify_extended(session.sid)
         if extend or session.cookie_due:
             self._set_cookie(app, session, response)
+
+    def _end_emptied(self, app: Flask, store_id: str, response: Response) -> None:
+        """A stored session this request emptied (``session.clear()``) ends, as Flask-Session's does:
+        deleted from the store, the cookie removed.
+
+        Deleted outright rather than merged: keys a concurrent request added meanwhile go too,
+        because emptying a session is ending it, and a request that saves after this one finds
+        the session gone and clears its own cookie (as after a sign-out).
+        """
+        self.delete_from_store(store_id)
+        self._delete_cookie(app, response)
 
     def _notify_extended(self, sid: str) -> None:
         """Tell the listeners (the session index's "last seen") that the lifetime was extended."""
