@@ -28,7 +28,7 @@ from tests.support.queries import QueryLog, counting_queries
 from tests.support.servers import RedisServer, private_redis_server
 from tests.support.stacks import ALL_STACKS, TEST_REDIS_URL, Stack, StackSettings, stack_config
 from tests.support.world import build_world
-from web.extensions import db
+from web.extensions import db, limiter
 
 # --- Hooks: markers and ids by stack -----------------------------------------------------
 
@@ -128,6 +128,15 @@ def _close_health_connections() -> Iterator[None]:
     close_health_connections()
     close_store_connections()
 
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_storage_options() -> Iterator[None]:
+    """Flask-Limiter's one ``Limiter`` merges every app's ``RATELIMIT_STORAGE_OPTIONS`` into its own and
+    keeps them (a deployment builds one app per process). Across tests they would pile up: after the
+    Sentinel test, a later Redis app's counters got its ``sentinel_kwargs`` and stopped counting."""
+    yield
+    limiter._storage_options.clear()
 
 # --- Data ----------------------------------------------------------------------------------
 
