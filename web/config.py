@@ -21,6 +21,11 @@ SIGNIN_LIMITS = {
     "SIGNIN_LIMIT_PER_IP": "50 per 15 minutes",
 }
 LOG_FORMATS = ("json", "text")
+# JSON bodies nest at most this deep (web.platform.security.reject_too_deep_json). The API's bodies
+# are flat; the ceiling keeps the recursive steps that follow (the JSON parser, the NUL scan) far
+# from Python's recursion limit whatever an operator sets.
+DEFAULT_MAX_JSON_DEPTH = 32
+MAX_JSON_DEPTH_CEILING = 200
 
 
 class ConfigError(RuntimeError):
@@ -120,8 +125,17 @@ def security_config_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         "AUDIT_PURGE_BATCH_SIZE": int(_positive_number(env, "AUDIT_PURGE_BATCH_SIZE", 1000)),
         "REDIS_SENTINELS": sentinels,
         "REDIS_SENTINEL_SERVICE": env.get("REDIS_SENTINEL_SERVICE", "mymaster"),
+        "MAX_JSON_DEPTH": max_json_depth(env),
         **signin_limits_from_env(env),
     }
+
+
+def max_json_depth(env: Mapping[str, str]) -> int:
+    """``MAX_JSON_DEPTH``: how deep a JSON body may nest, a whole number from 1 to ``MAX_JSON_DEPTH_CEILING``."""
+    depth = _whole_number(env, "MAX_JSON_DEPTH", DEFAULT_MAX_JSON_DEPTH)
+    if depth > MAX_JSON_DEPTH_CEILING:
+        raise ConfigError(f"MAX_JSON_DEPTH must be at most {MAX_JSON_DEPTH_CEILING}, got {depth}")
+    return depth
 
 
 def signin_limits_from_env(env: Mapping[str, str]) -> dict[str, str]:

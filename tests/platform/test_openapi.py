@@ -220,3 +220,56 @@ def test_out_of_range_ids_are_not_found_for_every_method(api, demo):
             assert response.status_code == 404, (method, deal_id)
     assert api.post("/api/deals/99999999999/notes", json={"body": "x"}).status_code == 404
     assert api.get("/api/deals/2147483647").status_code == 404
+
+
+def schema_nulls(schema: Any, components: dict[str, Any], where: str = "") -> list[str]:
+    """Where a JSON schema admits ``null`` (a null type or a null default), following ``$ref``s once each."""
+    found: list[str] = []
+    seen: set[str] = set()
+    pending = [(schema, where)]
+    while pending:
+        node, path = pending.pop()
+        if isinstance(node, list):
+            pending.extend((item, f"{path}/{index}") for index, item in enumerate(node))
+            continue
+        if not isinstance(node, dict):
+            continue
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref not in seen:
+            seen.add(ref)
+            pending.append((components[ref.rsplit("/", 1)[-1]], ref))
+        types = node.get("type")
+        if (
+            types == "null"
+            or (isinstance(types, list) and "null" in types)
+            or ("default" in node and node["default"] is None)
+        ):
+            found.append(path)
+        pending.extend((value, f"{path}/{key}") for key, value in node.items() if isinstance(value, dict | list))
+    return found
+
+
+@pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
+def test_request_bodies_admit_no_null(app):
+    """The PATCH bodies said ``null`` was allowed and the server answered 422 (issue 12): no body admits it now."""
+    document = openapi_document(app)
+    components = document["components"]["schemas"]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            if body is not None:
+                assert schema_nulls(body, components) == [], f"{method.upper()} {path} admits null"
+    patch_deal = document["paths"]["/api/deals/{deal_id}"]["patch"]["requestBody"]["content"]["application/json"]
+    assert components[patch_deal["schema"]["$ref"].rsplit("/", 1)[-1]]["properties"]["name"]["type"] == "string"
+
+
+@pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
+def test_an_explicit_null_is_still_refused_field_by_field(api, demo):
+    api.login("alice@acme.test")
+    for path, body in [
+        (f"/api/deals/{demo['northwind']}", {"name": None, "stage": None, "value": None}),
+        (f"/api/users/{demo['bob']}", {"role": None, "is_active": None}),
+    ]:
+        response = api.patch(path, json=body)
+        assert response.status_code == 422
+        assert response.get_json()["error"]["fields"] == dict.fromkeys(body, "May not be null.")

@@ -8,10 +8,13 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, StringConstraints
 
 from web.audit.models import AuditEvent
-from web.audit.service import CURSOR_PATTERN
+from web.platform.http import MAX_ID, IdConverter
 from web.platform.schemas import StrictModel
 
-PositiveId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+PositiveId = Annotated[int, Field(ge=1, le=MAX_ID)]
+# What web.audit.service.Cursor.decode takes, as precisely as a pattern can say it: the event id
+# in 1..MAX_ID (the id converter's pattern); the microseconds still must fall before year 10000.
+CURSOR_PATTERN = rf"^[0-9]{{1,18}}-(?:{IdConverter.regex})$"
 
 
 class AuditQueryIn(StrictModel):

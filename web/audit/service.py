@@ -63,8 +63,11 @@ def record_deal_event(
     )
 
 
-CURSOR_PATTERN = r"^[0-9]{1,20}-[0-9]{1,19}$"
-_CURSOR = re.compile(CURSOR_PATTERN)
+# <microseconds since the epoch>-<event id>: at most 18 digits reach datetime's year 9999, and the
+# id must fit audit_events.id, a 32-bit INTEGER. A bigger number was a 500 on SQLite (OverflowError
+# binding it) and compared as numeric on PostgreSQL; now every database answers 422.
+_CURSOR = re.compile(r"^[0-9]{1,18}-0*[0-9]{1,10}$")
+MAX_EVENT_ID = 2**31 - 1
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Bounds one purge run; the next run carries on where this one stopped.
 PURGE_MAX_BATCHES = 1000
@@ -83,10 +86,12 @@ class Cursor:
 
     @classmethod
     def decode(cls, value: str) -> Cursor:
-        """Parse ``<microseconds since the epoch>-<event id>``; 422 when it is not one."""
+        """Parse ``<microseconds since the epoch>-<event id>``; 422 when it is not one or is out of range."""
         if not _CURSOR.match(value):
             raise Invalid({"before": "Bad cursor."})
         micros, event_id = (int(part) for part in value.split("-"))
+        if not 1 <= event_id <= MAX_EVENT_ID:
+            raise Invalid({"before": "Bad cursor."})
         try:
             created_at = EPOCH + timedelta(microseconds=micros)
         except OverflowError as exc:

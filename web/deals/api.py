@@ -69,6 +69,7 @@ def get_deal(deal_id: int) -> dict[str, Any]:
 @api_operation("Change a deal (editors, the owner, admins)", body=DealUpdateIn, responses={200: DealOut}, errors=(403,))
 def update_deal(deal_id: int) -> dict[str, Any]:
     changes = parse_body(DealUpdateIn).model_dump(exclude_unset=True)
+    # The description admits no null (web.platform.schemas.omittable); pydantic lets one through to be named here.
     nulls = {field: "May not be null." for field, value in changes.items() if value is None}
     if nulls:
         raise APIError(422, "validation_error", "The request has invalid fields.", fields=nulls)

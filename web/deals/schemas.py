@@ -10,7 +10,7 @@ from pydantic import Field, WithJsonSchema
 
 from web.deals.models import Deal, DealMember, MemberRole, Stage
 from web.deals.notes import NOTE_MAX_LENGTH, NoteView
-from web.platform.schemas import ResponseModel, StrictModel, iso, stripped_text
+from web.platform.schemas import ResponseModel, StrictModel, iso, omittable, stripped_text
 
 Name = stripped_text(200)
 NoteBody = stripped_text(NOTE_MAX_LENGTH)
@@ -32,9 +32,11 @@ class DealCreateIn(StrictModel):
 
 
 class DealUpdateIn(StrictModel):
-    name: Name | None = None
-    stage: Stage | None = None
-    value: Money | None = None
+    """Only the fields sent change; ``null`` is refused (422), as the description says."""
+
+    name: omittable(Name) = None
+    stage: omittable(Stage) = None
+    value: omittable(Money) = None
 
 
 class MemberIn(StrictModel):

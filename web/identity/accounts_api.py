@@ -40,6 +40,7 @@ def list_users() -> dict[str, Any]:
 )
 def update_user(user_id: int) -> dict[str, Any]:
     changes = parse_body(UserUpdateIn).model_dump(exclude_unset=True)
+    # The description admits no null (web.platform.schemas.omittable); pydantic lets one through to be named here.
     problems = {field: "May not be null." for field, value in changes.items() if value is None}
     if not changes:
         problems["body"] = "Give at least one of role, is_active."

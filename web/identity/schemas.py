@@ -11,7 +11,7 @@ from web.deals.schemas import DealOut
 from web.identity.accounts import MAX_PASSWORD_LENGTH
 from web.identity.models import Role, User, UserSession
 from web.identity.session_user import SessionUser
-from web.platform.schemas import ResponseModel, StrictModel, iso, stripped_text
+from web.platform.schemas import ResponseModel, StrictModel, iso, omittable, stripped_text
 
 Email = stripped_text(254)
 Password = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
@@ -23,8 +23,10 @@ class LoginIn(StrictModel):
 
 
 class UserUpdateIn(StrictModel):
-    role: Role | None = None
-    is_active: StrictBool | None = None
+    """Only the fields sent change; ``null`` is refused (422), as the description says."""
+
+    role: omittable(Role) = None
+    is_active: omittable(StrictBool) = None
 
 
 class PasswordChangeIn(StrictModel):

@@ -29,6 +29,27 @@ def stripped_text(max_length: int) -> Any:
     return Annotated[str, StringConstraints(min_length=1, max_length=max_length), AfterValidator(_stripped_not_blank)]
 
 
+def _not_null(schema: dict[str, Any]) -> None:
+    """Drop ``null`` from a nullable field's JSON schema: its ``anyOf`` member and its ``default``."""
+    schema.pop("default", None)
+    options = [option for option in schema.pop("anyOf", []) if option != {"type": "null"}]
+    if len(options) == 1:
+        schema.update(options[0])
+    elif options:
+        schema["anyOf"] = options
+
+
+def omittable(annotation: Any) -> Any:
+    """A PATCH field that may be left out but never sent as ``null``; give it ``= None``.
+
+    The description shows only ``annotation``: no ``null``, no ``default: null``. For
+    validation it stays ``annotation | None``: pydantic takes an explicit ``null`` as
+    None, so the view refuses it with its own message ("May not be null."), and any
+    other invalid value is named by the field alone, as before.
+    """
+    return Annotated[annotation | None, Field(json_schema_extra=_not_null)]
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=10_000)
 
