@@ -139,6 +139,15 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+def _gone(pid: int) -> bool:
+    """True once the process has exited, its exit status collected (no zombie, and no Popen left thinking it runs)."""
+    _reap(pid)
+    if alive(pid):
+        return False
+    _reap(pid)  # it may have exited between the first look and the second
+    return True
+
+
 def signal_group(pid: int, sig: int) -> None:
     """Send ``sig`` to the process group the bench created for ``pid`` (its own session)."""
     try:
@@ -152,20 +161,17 @@ def signal_group(pid: int, sig: int) -> None:
 
 def stop(pid: int, *, sig: int = signal.SIGTERM, timeout: float = 10.0) -> bool:
     """Stop a process the bench started (and its group); SIGKILL after ``timeout``. True if it had to kill."""
-    if not alive(pid):
-        _reap(pid)
+    if _gone(pid):
         return False
     signal_group(pid, sig)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        _reap(pid)
-        if not alive(pid):
+        if _gone(pid):
             return False
         time.sleep(0.05)
     signal_group(pid, signal.SIGKILL)
     deadline = time.monotonic() + 5
-    while alive(pid) and time.monotonic() < deadline:
-        _reap(pid)
+    while not _gone(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     return True
 
@@ -174,8 +180,7 @@ def kill_now(pid: int) -> None:
     """SIGKILL the process and its group at once (the fault run's crash), then reap it."""
     signal_group(pid, signal.SIGKILL)
     deadline = time.monotonic() + 5
-    while alive(pid) and time.monotonic() < deadline:
-        _reap(pid)
+    while not _gone(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
 
 
