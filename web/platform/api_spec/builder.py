@@ -45,6 +45,7 @@ Signing in replaces the session id.
 **CSRF.** `GET /api/csrf` returns a token bound to the session (and starts one, setting the
 cookie). Every POST, PATCH, PUT and DELETE, sign-in included, must send it in the
 `X-CSRFToken` header, with the session cookie; otherwise the answer is 400 `csrf_failed`.
+Sign-in replaces the session and its token: fetch `GET /api/csrf` again after it.
 
 **Errors** all have one shape: `{"error": {"code": "...", "message": "...", ...}}`.
 """
