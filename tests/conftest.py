@@ -129,7 +129,6 @@ def _close_health_connections() -> Iterator[None]:
     close_store_connections()
 
 
-
 @pytest.fixture(autouse=True)
 def _fresh_throttle_storage_options() -> Iterator[None]:
     """Flask-Limiter's one ``Limiter`` merges every app's ``RATELIMIT_STORAGE_OPTIONS`` into its own and
@@ -137,6 +136,7 @@ def _fresh_throttle_storage_options() -> Iterator[None]:
     Sentinel test, a later Redis app's counters got its ``sentinel_kwargs`` and stopped counting."""
     yield
     limiter._storage_options.clear()
+
 
 # --- Data ----------------------------------------------------------------------------------
 
