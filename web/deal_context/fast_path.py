@@ -41,6 +41,7 @@ from web.platform.security import security_headers
 from web.platform.session_store.base import (
     NO_STORE,
     PRELOADED_SESSION_KEY,
+    SIGNED_IN_KEY,
     MergingSessionInterface,
     PreloadedSession,
     report_store_recovered,
@@ -102,7 +103,7 @@ class CurrentDealFastPath:
         data, outcome = self.load(environ, sid)
         if data is None:
             return None, outcome
-        user_id = data.get("_user_id")
+        user_id = data.get(SIGNED_IN_KEY)
         if not isinstance(user_id, str) or user_from_session(user_id, data) is None:
             return None, "signed_out"
         context = DealContext.in_session(data)

@@ -53,13 +53,12 @@ from web.platform.client import ClientInfo
 from web.platform.models import UTCDateTime, utcnow
 from web.platform.session_store import MergingSessionInterface
 from web.platform.session_store.base import Transform, hash_session_id
+from web.platform.session_store.sql_store import STORE_EXECUTION_TAG
 
 log = logging.getLogger(__name__)
 
 PUBLIC_ID_BYTES = 16  # 22 URL-safe characters
 ROLE_KEY = "user_role"
-# Index writes made by the session layer count as session-store work in query logs.
-STORE_EXECUTION_TAG = {"dealdesk_component": "session_store"}
 
 
 def live_store() -> MergingSessionInterface:
@@ -122,6 +121,7 @@ def forget_session(db_session: Session, *, session_id: str) -> None:
 
 def record_activity(engine: Engine, sid_hash: str, expires_at: datetime) -> None:
     """Last seen now, expiring with the session; on its own short transaction."""
+    # Tagged as session-store work, as the store's own statements are: query counters tell them apart.
     with engine.connect() as conn, conn.execution_options(**STORE_EXECUTION_TAG).begin():
         conn.execute(
             update(UserSession)

@@ -47,7 +47,7 @@ def start_user_session(user: User) -> None:
     always finds the session too.
     """
     interface = current_app.session_interface
-    previous_sid = None if session.is_new else session.sid  # type: ignore[attr-defined]
+    previous_sid = current_session_id()
     interface.regenerate(session)  # type: ignore[attr-defined]
     for key in list(session.keys()):
         if key != "_permanent":
@@ -75,7 +75,7 @@ def start_user_session(user: User) -> None:
 
 def end_user_session() -> None:
     """Sign out: Flask-Login's keys go, the server-side session is destroyed and unindexed."""
-    signed_in_sid = None if session.is_new else session.sid  # type: ignore[attr-defined]
+    signed_in_sid = current_session_id()
     logout_user()
     current_app.session_interface.destroy(session)  # type: ignore[attr-defined]
     if signed_in_sid is not None:
