@@ -22,6 +22,7 @@ from web.identity import accounts_api, auth_api, session_index_api
 from web.identity.auth import configure_password_hashing
 from web.identity.login import configure_login
 from web.identity.session_index import record_activity
+from web.identity.session_sync import register_session_sync
 from web.identity.throttle import init_signin_throttle
 from web.jobs.health import register_job_health
 from web.platform import api_spec, health, pages
@@ -83,6 +84,7 @@ def register_extensions(app: Flask) -> None:
     configure_engine(app, db)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     server_sessions.init_app(app, engine=lambda: db.engine, expiry_listeners=[record_session_activity])
+    register_session_sync(app)  # before the CSRF and sign-in checks read the session
     csrf.init_app(app)
     login_manager.init_app(app)
     configure_login(login_manager)

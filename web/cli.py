@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 from web.demo import DEMO_PASSWORD, database_is_empty, seed_demo_data
 from web.extensions import db
 from web.identity.models import User
-from web.identity.session_index import list_user_sessions, revoke_all_sessions, revoke_session
+from web.identity.session_index import list_user_sessions
+from web.identity.session_sync import revoke_all_sessions, revoke_session
 from web.jobs.registry import JOBS, get_job
 from web.jobs.runner import run_job
 from web.jobs.scheduler import job_cron, job_period, run_scheduler_forever

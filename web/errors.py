@@ -24,6 +24,7 @@ from web.extensions import db
 from web.platform.outages import database_incident, discard_failed_transaction, is_outage
 from web.platform.session_store.base import (
     MergingSessionInterface,
+    SessionEnded,
     SessionStoreError,
     report_store_failure,
     session_store_unavailable_response,
@@ -132,6 +133,12 @@ def handle_session_store_failure(error: Exception) -> Response:
     return session_store_unavailable_response()
 
 
+def handle_session_ended(error: SessionEnded) -> Response | tuple[str, int]:
+    """Signed out elsewhere while this request ran: nothing it did is kept, the cookie goes (the session says so)."""
+    db.session.rollback()
+    return error_response(401, "unauthenticated", "Your session has ended; sign in again.")
+
+
 def register_error_handlers(app: Flask) -> None:
     """Every error handler of the app. Flask picks the handler of the most specific class in the
     exception's MRO, so registration order matters only when two entries name the same class."""
@@ -147,4 +154,5 @@ def register_error_handlers(app: Flask) -> None:
     store_errors = interface.store_errors() if isinstance(interface, MergingSessionInterface) else ()
     for error in (*store_errors, SessionStoreError):
         app.register_error_handler(error, handle_session_store_failure)
+    app.register_error_handler(SessionEnded, handle_session_ended)
     app.register_error_handler(Exception, handle_unexpected_error)

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from tests.support.state import expire_session, index_rows, stored_session
 from web.extensions import db
-from web.identity import session_index
+from web.identity import session_index, session_sync
 from web.identity.models import User, UserSession
 from web.platform.client import ClientInfo
 from web.platform.models import utcnow
@@ -229,8 +229,8 @@ def test_cli_style_revocation_by_public_id_without_a_user(browser, app, make):
     api.login(dave_user.email)
     [row] = index_rows(app, dave_user.id)
     with app.app_context():
-        assert session_index.revoke_session(db.session, public_id=row.public_id) == row.sid_hash
-        assert session_index.revoke_session(db.session, public_id=row.public_id) is None
+        assert session_sync.revoke_session(db.session, public_id=row.public_id) == row.sid_hash
+        assert session_sync.revoke_session(db.session, public_id=row.public_id) is None
         db.session.remove()
     assert api.get("/api/me").status_code == 401
 

@@ -44,6 +44,7 @@ from web.platform.session_store.base import (
     SIGNED_IN_KEY,
     MergingSessionInterface,
     PreloadedSession,
+    changes_owed,
     report_store_recovered,
     valid_sid,
 )
@@ -88,7 +89,6 @@ class CurrentDealFastPath:
             (REQUEST_ID_HEADER, request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))),
         ]
         environ.pop(PRELOADED_SESSION_KEY, None)
-        report_store_recovered()
         start_response("200 OK", headers)
         metrics.AUTO_RESTORE_WARM.inc()
         self.requests_counter.inc()
@@ -127,6 +127,10 @@ class CurrentDealFastPath:
                 environ[PRELOADED_SESSION_KEY] = PreloadedSession(sid, None, exc)
                 return None, "store_error"  # Flask answers 503
         environ[PRELOADED_SESSION_KEY] = PreloadedSession(sid, loaded)
+        report_store_recovered()
+        if changes_owed():
+            # The store may still owe this session a revocation or a rewrite: Flask settles it first.
+            return None, "changes_owed"
         if loaded is None:
             return None, "no_session"
         raw, remaining = loaded

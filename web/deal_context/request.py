@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, current_app, request, session
@@ -24,6 +26,7 @@ from web.identity.session_user import SessionUser
 from web.platform import metrics
 from web.platform.http import client_info
 from web.platform.session_store import MergingSessionInterface
+from web.platform.session_store.base import report_store_failure
 
 log = logging.getLogger(__name__)
 
@@ -69,20 +72,56 @@ def current_deal_json(user_id: int) -> dict[str, Any] | None:
     return deal_json(deal)
 
 
+@contextmanager
+def published_context(context: DealContext, deal: Deal | None) -> Iterator[None]:
+    """Write ``context`` into this session in the store now; withdraw it if the block (the commit) raises.
+
+    A selection answered 2xx is then already in the session, and one that failed is in
+    neither store (``web.deal_context.service._commit_published``).
+    """
+    interface = current_app.session_interface
+    assert isinstance(interface, MergingSessionInterface)
+    previous = session.get(DealContext.SESSION_KEY)
+    store_context(context, deal)
+    written = session.get(DealContext.SESSION_KEY)
+    # With the SQL store, the session row is written in the selection's own transaction.
+    with interface.joining(db.session.connection()):
+        interface.write_through(session)  # type: ignore[arg-type]
+    try:
+        yield
+    except BaseException:
+        try:
+            interface.withdraw(session, DealContext.SESSION_KEY, written, previous)  # type: ignore[arg-type]
+        except interface.store_errors() as exc:
+            # Both stores failed in one request: the context stays ahead of the database until the
+            # next selection, restore or reset (documented in specs/04).
+            report_store_failure("withdraw", exc)
+        raise
+
+
 def select_current_deal(user: SessionUser, deal_id: int) -> Deal:
     """Make a visible deal the user's working deal, in the database and this session (counted in metrics)."""
     with metrics.counted_deal_select():
-        deal, context = select_deal(
-            db.session, user_id=user.id, organization_id=user.organization_id, deal_id=deal_id, client=client_info()
+        deal, _context = select_deal(
+            db.session,
+            user_id=user.id,
+            organization_id=user.organization_id,
+            deal_id=deal_id,
+            client=client_info(),
+            publish=published_context,
         )
-        store_context(context, deal)
     return deal
 
 
 def clear_current_deal(user: SessionUser) -> None:
     """Leave the user with no working deal, in the database and this session."""
-    context = clear_deal(db.session, user_id=user.id, organization_id=user.organization_id, client=client_info())
-    store_context(context)
+    clear_deal(
+        db.session,
+        user_id=user.id,
+        organization_id=user.organization_id,
+        client=client_info(),
+        publish=published_context,
+    )
 
 
 def restore_into_session(user_id: int) -> tuple[RestoreResult, DealContext]:

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 
 from sqlalchemy import JSON, String, Update, and_, bindparam, case, exists, insert, literal, null, select, update
 from sqlalchemy.orm import Session
@@ -40,6 +41,11 @@ from web.platform.models import UTCDateTime, utcnow
 # A restored context carries version 0: lower than any explicit selection, so a
 # selection made while a restore is in flight always wins the session merge.
 RESTORED_VERSION = 0
+
+
+# Puts a new context where the user's session sees it before the database commits it, and
+# takes it back if the block (the commit) raises: the request side's ``published_context``.
+Publish = Callable[[DealContext, Deal | None], AbstractContextManager[None]]
 
 
 class RestoreResult(enum.StrEnum):
@@ -75,7 +81,7 @@ def _write_last_deal_statement(checks_deal: bool) -> Update:
 
 
 def select_deal(
-    db_session: Session, *, user_id: int, organization_id: int, deal_id: int, client: ClientInfo
+    db_session: Session, *, user_id: int, organization_id: int, deal_id: int, client: ClientInfo, publish: Publish
 ) -> tuple[Deal, DealContext]:
     """Make a visible deal the user's working deal (idempotent); 404 when not visible.
 
@@ -100,16 +106,36 @@ def select_deal(
     # Detached with the values read in this transaction: the commit would otherwise expire
     # it, and serialising it would check out a connection again just to re-read the row.
     db_session.expunge(deal)
-    db_session.commit()
-    return deal, DealContext(deal.id, version)
+    context = DealContext(deal.id, version)
+    _commit_published(db_session, publish, context, deal)
+    return deal, context
 
 
-def clear_deal(db_session: Session, *, user_id: int, organization_id: int, client: ClientInfo) -> DealContext:
+def clear_deal(
+    db_session: Session, *, user_id: int, organization_id: int, client: ClientInfo, publish: Publish
+) -> DealContext:
     version = _write_last_deal(db_session, user_id, None)
     assert version is not None  # the signed-in user's row exists
     record_event(db_session, organization_id=organization_id, user_id=user_id, action="deal.clear", client=client)
-    db_session.commit()
-    return DealContext(None, version)
+    context = DealContext(None, version)
+    _commit_published(db_session, publish, context, None)
+    return context
+
+
+def _commit_published(db_session: Session, publish: Publish, context: DealContext, deal: Deal | None) -> None:
+    """Commit with the new context published first, so the answer and the database agree whatever fails.
+
+    The session store is written before the commit (a store failure rolls back: nothing
+    changed) and the write is withdrawn if the commit fails (nothing changed either; a commit
+    that failed after the server applied it leaves the database ahead, and the retry the 503
+    asks for converges both).
+    """
+    try:
+        with publish(context, deal):
+            db_session.commit()
+    except BaseException:
+        db_session.rollback()
+        raise
 
 
 def restore_context(db_session: Session, *, user_id: int, client: ClientInfo) -> tuple[RestoreResult, DealContext]:

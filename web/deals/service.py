@@ -18,7 +18,7 @@ from web.deals.permissions import (
     visible_deals_clause,
 )
 from web.domain_errors import Invalid, NotFound
-from web.identity import session_index
+from web.identity import session_index, session_sync
 from web.identity.models import User
 from web.platform.client import ClientInfo
 from web.platform.models import utcnow
@@ -101,7 +101,7 @@ def viewer_ids(db_session: Session, deal_id: int) -> list[int]:
 
 def delete_deal(db_session: Session, *, user_id: int, deal_id: int, client: ClientInfo) -> dict[int, ContextState]:
     """Soft-delete the deal and clear every ``last_deal_id`` that pointed at it, in one transaction;
-    then take the deal out of every live session's context (through the session index).
+    then take the deal out of every live session's context (``web.identity.session_sync``).
 
     Returns the new context state of everyone who could see the deal.
     """
@@ -117,8 +117,9 @@ def delete_deal(db_session: Session, *, user_id: int, deal_id: int, client: Clie
         action="deal.delete",
         client=client,
     )
+    session_sync.owe_user_sync(db_session, states)
     db_session.commit()
-    session_index.reset_context_in_sessions(db_session, states=states)
+    session_sync.sync_users(db_session, states)
     return states
 
 
@@ -192,9 +193,10 @@ def remove_member(db_session: Session, *, user_id: int, deal_id: int, member_use
         client=client,
         details={"member_user_id": member_user_id},
     )
+    session_sync.owe_user_sync(db_session, reset)
     db_session.commit()
     if not reset:
         return False
-    before, state = reset[member_user_id]
-    session_index.reset_context_in_sessions(db_session, states={member_user_id: state})
+    session_sync.sync_users(db_session, reset)
+    before, _state = reset[member_user_id]
     return before == deal_id

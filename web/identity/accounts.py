@@ -21,9 +21,8 @@ from sqlalchemy.orm import Session
 
 from web.audit.service import record_event
 from web.deal_context.service import reset_contexts
-from web.deal_context.state import ContextState
 from web.domain_errors import Conflict, Forbidden, Invalid, InvalidCredentials, NotFound
-from web.identity import session_index
+from web.identity import session_sync
 from web.identity.auth import hash_password
 from web.identity.models import Role, User
 from web.platform.client import ClientInfo
@@ -111,36 +110,14 @@ def update_user(
     if role_changed or deactivated or activated:
         user.updated_at = utcnow()
     # An admin who becomes a member may lose sight of the deal they are working on.
-    context = reset_contexts(db_session, [user.id]).get(user.id) if role_changed else None
-    db_session.commit()
-    _propagate_user_change(
-        db_session,
-        user,
-        role_changed=role_changed,
-        deactivated=deactivated,
-        context=context[1] if context else None,
-        client=client,
-    )
-    return user
-
-
-def _propagate_user_change(
-    db_session: Session,
-    user: User,
-    *,
-    role_changed: bool,
-    deactivated: bool,
-    context: ContextState | None,
-    client: ClientInfo,
-) -> None:
-    """After the commit: the database is the truth, live sessions follow it."""
-    if deactivated:
-        session_index.revoke_all_sessions(db_session, user_id=user.id, client=client)
-        return
     if role_changed:
-        session_index.rewrite_role_in_sessions(db_session, user_id=user.id, role=user.role.value)
-    if context is not None:
-        session_index.reset_context_in_sessions(db_session, states={user.id: context})
+        reset_contexts(db_session, [user.id])
+    if role_changed or deactivated:
+        session_sync.owe_user_sync(db_session, [user.id])
+    db_session.commit()
+    # Also what a retry finishes: a change committed while the store failed is applied now.
+    session_sync.sync_users(db_session, [user.id])
+    return user
 
 
 def password_problem(password: str, *, email: str) -> str | None:
@@ -188,7 +165,7 @@ def change_password(
     record_event(
         db_session, organization_id=user.organization_id, user_id=user.id, action="auth.password_change", client=client
     )
-    db_session.commit()
-    return session_index.revoke_all_sessions(
+    # Its commit is this change's too: the new password and the revocation it owes are one transaction.
+    return session_sync.revoke_all_sessions(
         db_session, user_id=user_id, keep_session_id=current_session_id, client=client
     )

@@ -76,3 +76,19 @@ class UserSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
+
+
+class PendingSessionChange(Base):
+    """A change the session store still owes the database (the outbox of ``web.identity.session_sync``).
+
+    Written in the same transaction as the change it follows, deleted once the store has it.
+    With ``sid_hash``: destroy that one session. Without: bring every live session of the
+    user in line with the user's row (deactivated: destroyed; otherwise role and deal context rewritten).
+    """
+
+    __tablename__ = "pending_session_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    sid_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=lambda: utcnow())

@@ -12,10 +12,10 @@ from ua_parser import parse as parse_user_agent
 from werkzeug.wrappers import Response
 
 from web.extensions import db
-from web.identity import accounts, session_index
+from web.identity import accounts, session_index, session_sync
 from web.identity.forms import ACCOUNT_ROLE_CHOICES, AccountActiveForm, AccountRoleForm, LoginForm
 from web.identity.models import Role
-from web.identity.session_index import Revocation
+from web.identity.session_sync import Revocation
 from web.identity.session_user import signed_in_user
 from web.identity.sign_in import end_user_session, revoke_own_session, sign_in
 from web.platform.forms import ActionForm
@@ -84,7 +84,7 @@ def revoke_session(public_id: str) -> Response:
 @bp.post("/settings/sessions/revoke-others")
 @login_required
 def revoke_other_sessions() -> Response:
-    count = session_index.revoke_all_sessions(
+    count = session_sync.revoke_all_sessions(
         db.session, user_id=signed_in_user().id, keep_session_id=current_session_id(), client=client_info()
     )
     flash(f"Signed out {count} other session{'' if count == 1 else 's'}.", "success")

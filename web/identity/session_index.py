@@ -16,18 +16,11 @@ Functions (every ``db_session`` function owns its transaction and commits):
     layer calls it only when it extends a session's lifetime, at most once per touch interval.
 ``list_user_sessions(db_session, user_id) -> list[UserSession]``: live sessions, most recently seen first; rows
     whose session the store no longer holds are left out and deleted.
-``revoke_session(db_session, *, public_id, user_id=None, client=ClientInfo()) -> str | None``: destroy one
-    session (only among ``user_id``'s when given); returns its id hash, or None when there is no such session.
-``revoke_own_session(db_session, *, public_id, user_id, current_session_id, client) -> Revocation``: a user
-    revokes one of their sessions; says whether it was the requesting one (which means signing out).
-``revoke_all_sessions(db_session, *, user_id, keep_session_id=None, client=ClientInfo()) -> int``: destroy
-    all the user's sessions but the one with id ``keep_session_id``; returns how many.
-``reset_context_in_sessions(db_session, *, states) -> int``: set the deal context of those users' live
-    sessions to their new durable state (``web.deal_context.service.reset_contexts``), unless a session
-    holds a newer one (the rewrite is ``web.deal_context.state.reset_to_state``).
 ``forget_cached_deal(db_session, *, deal_id, user_ids) -> int``: drop a changed deal's cached copy from
     those users' live sessions (``web.deal_context.state.without_cached_deal``).
-``rewrite_role_in_sessions(db_session, *, user_id, role) -> int``: the cached role, rewritten.
+
+Revocations and the other changes the database records for live sessions go through
+``web.identity.session_sync`` (recorded with the change, applied to the store after the commit).
 
 The functions that reach live sessions need an application context (they use the
 app's session interface); views, the CLI and jobs all have one.
@@ -37,17 +30,15 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from enum import Enum
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import Engine, String, delete, insert, literal, select, update
 from sqlalchemy.orm import Session
 
-from web.audit.service import record_event
-from web.deal_context.state import ContextState, reset_to_state, without_cached_deal
+from web.deal_context.state import without_cached_deal
 from web.identity.models import User, UserSession
 from web.platform.client import ClientInfo
 from web.platform.models import UTCDateTime, utcnow
@@ -167,87 +158,6 @@ def is_current(row: UserSession, session_id: str | None) -> bool:
     return session_id is not None and row.sid_hash == hash_session_id(session_id)
 
 
-def _destroy(rows: Iterable[UserSession]) -> list[int]:
-    """Destroy the sessions in the store first: a row must never vanish while its session lives."""
-    store = live_store()
-    ids = []
-    for row in rows:
-        store.destroy_session(row.sid_hash)
-        ids.append(row.id)
-    return ids
-
-
-def _audit(db_session: Session, user_id: int, action: str, client: ClientInfo, count: int) -> None:
-    organization_id = db_session.scalar(select(User.organization_id).where(User.id == user_id))
-    if organization_id is not None:
-        record_event(
-            db_session,
-            organization_id=organization_id,
-            user_id=user_id,
-            action=action,
-            client=client,
-            details={"sessions": count},
-        )
-
-
-def revoke_session(
-    db_session: Session, *, public_id: str, user_id: int | None = None, client: ClientInfo | None = None
-) -> str | None:
-    """Destroy one session by its public id; its browser is signed out on its next request.
-
-    With ``user_id``, only that user's sessions are candidates (another user's id is
-    "not found"). Returns the revoked session's id hash, or None.
-    """
-    query = select(UserSession).where(UserSession.public_id == public_id)
-    if user_id is not None:
-        query = query.where(UserSession.user_id == user_id)
-    row = db_session.scalar(query)
-    if row is None:
-        return None
-    sid_hash, owner = row.sid_hash, row.user_id
-    ids = _destroy([row])
-    db_session.execute(delete(UserSession).where(UserSession.id.in_(ids)))
-    _audit(db_session, owner, "session.revoke", client or ClientInfo(), 1)
-    db_session.commit()
-    return sid_hash
-
-
-class Revocation(Enum):
-    """What a user's revoking one of their own sessions came to."""
-
-    NOT_FOUND = "not_found"
-    OTHER_SESSION = "other_session"
-    # The session making the request: revoking it is signing out, so the caller ends it now.
-    THIS_SESSION = "this_session"
-
-
-def revoke_own_session(
-    db_session: Session, *, public_id: str, user_id: int, current_session_id: str | None, client: ClientInfo
-) -> Revocation:
-    """The API's and the settings page's "sign out that session": only among ``user_id``'s own sessions."""
-    revoked = revoke_session(db_session, public_id=public_id, user_id=user_id, client=client)
-    if revoked is None:
-        return Revocation.NOT_FOUND
-    if current_session_id is not None and revoked == hash_session_id(current_session_id):
-        return Revocation.THIS_SESSION
-    return Revocation.OTHER_SESSION
-
-
-def revoke_all_sessions(
-    db_session: Session, *, user_id: int, keep_session_id: str | None = None, client: ClientInfo | None = None
-) -> int:
-    """Destroy every session of the user except ``keep_session_id``'s; returns how many."""
-    query = select(UserSession).where(UserSession.user_id == user_id)
-    if keep_session_id is not None:
-        query = query.where(UserSession.sid_hash != hash_session_id(keep_session_id))
-    ids = _destroy(db_session.scalars(query).all())
-    if ids:
-        db_session.execute(delete(UserSession).where(UserSession.id.in_(ids)))
-        _audit(db_session, user_id, "session.revoke_all", client or ClientInfo(), len(ids))
-    db_session.commit()
-    return len(ids)
-
-
 # --- Propagating changes into live sessions ------------------------------------------------------
 
 
@@ -281,24 +191,7 @@ def _rewrite_sessions(db_session: Session, user_ids: Iterable[int], transform_fo
     return changed
 
 
-def reset_context_in_sessions(db_session: Session, *, states: Mapping[int, ContextState]) -> int:
-    """Rewrite the deal context of these users' live sessions to their new durable state; returns how many changed."""
-    return _rewrite_sessions(db_session, states, lambda user_id: reset_to_state(states[user_id]))
-
-
 def forget_cached_deal(db_session: Session, *, deal_id: int, user_ids: Iterable[int]) -> int:
     """After a deal changed: drop its cached copy from these users' live sessions; returns how many changed."""
     transform = without_cached_deal(deal_id)
     return _rewrite_sessions(db_session, user_ids, lambda _user_id: transform)
-
-
-def rewrite_role_in_sessions(db_session: Session, *, user_id: int, role: str) -> int:
-    """Rewrite the cached role in the user's live sessions; returns how many changed."""
-
-    def transform(stored: dict[str, Any]) -> dict[str, Any] | None:
-        if ROLE_KEY not in stored or stored[ROLE_KEY] == role:
-            return None
-        stored[ROLE_KEY] = role
-        return stored
-
-    return _rewrite_sessions(db_session, [user_id], lambda _user_id: transform)

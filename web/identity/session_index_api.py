@@ -8,10 +8,10 @@ from flask import Response
 
 from web.errors import APIError
 from web.extensions import db
-from web.identity import session_index
+from web.identity import session_index, session_sync
 from web.identity.login import signed_in_blueprint
 from web.identity.schemas import RevokedOut, SessionListOut, session_json
-from web.identity.session_index import Revocation
+from web.identity.session_sync import Revocation
 from web.identity.session_user import signed_in_user
 from web.identity.sign_in import revoke_own_session
 from web.platform.api_spec import api_operation
@@ -39,7 +39,7 @@ def revoke_session(public_id: str) -> Response:
 @bp.post("/revoke-others")
 @api_operation("Sign out every other session of this user", responses={200: RevokedOut})
 def revoke_other_sessions() -> dict[str, int]:
-    revoked = session_index.revoke_all_sessions(
+    revoked = session_sync.revoke_all_sessions(
         db.session, user_id=signed_in_user().id, keep_session_id=current_session_id(), client=client_info()
     )
     return {"revoked": revoked}

@@ -15,9 +15,9 @@ from flask_login import login_user, logout_user
 from web.deal_context.request import restore_into_session
 from web.errors import APIError
 from web.extensions import db
-from web.identity import auth, session_index
+from web.identity import auth, session_index, session_sync
 from web.identity.models import User
-from web.identity.session_index import Revocation
+from web.identity.session_sync import Revocation
 from web.identity.session_user import session_values, signed_in_user, user_from_session
 from web.platform.http import client_info, current_session_id
 from web.platform.models import utcnow
@@ -27,13 +27,12 @@ def sign_in(*, email: str, password: str) -> User | None:
     """Sign in with an email and password; None (and nothing else done) when they do not match.
 
     The password check records its own audit event; a match starts a new session
-    (``start_user_session``) and brings the user's last deal back into it.
+    (``start_user_session``) holding the user's last deal.
     """
     user = auth.authenticate(db.session, email=email, password=password, client=client_info())
     if user is None:
         return None
     start_user_session(user)
-    restore_into_session(user.id)
     return user
 
 
@@ -42,9 +41,10 @@ def start_user_session(user: User) -> None:
 
     Nothing from before sign-in is kept, the CSRF token included: a token planted before
     sign-in is refused after it, and the client fetches the new one (``GET /api/csrf``, or the
-    next page's forms). The session is stored at once and then indexed
-    (``web.identity.session_index``), in that order: a revocation that finds the index row
-    always finds the session too.
+    next page's forms). The user's last deal is restored into the new session, which is
+    then stored and indexed (``web.identity.session_index``), in that order: a revocation
+    that finds the index row always finds the session too. If storing or indexing fails,
+    the session is abandoned and the answer carries no cookie: a 503 never signs anyone in.
     """
     interface = current_app.session_interface
     previous_sid = current_session_id()
@@ -58,19 +58,35 @@ def start_user_session(user: User) -> None:
     session_user = user_from_session(str(user.id), session)
     assert session_user is not None
     login_user(session_user)
-    interface.persist_new(session)  # type: ignore[attr-defined]
-    indexed = session_index.record_sign_in(
-        db.session,
-        user_id=user.id,
-        session_id=session.sid,  # type: ignore[attr-defined]
-        client=client_info(),
-        expires_at=utcnow() + current_app.permanent_session_lifetime,
-        replaces_session_id=previous_sid,
-    )
+    restore_into_session(user.id)
+    try:
+        interface.persist_new(session)  # type: ignore[attr-defined]
+        indexed = session_index.record_sign_in(
+            db.session,
+            user_id=user.id,
+            session_id=session.sid,  # type: ignore[attr-defined]
+            client=client_info(),
+            expires_at=utcnow() + current_app.permanent_session_lifetime,
+            replaces_session_id=previous_sid,
+        )
+    except BaseException:
+        abandon_session()
+        raise
     if indexed is None:  # deactivated between the password check and now
-        logout_user()
-        interface.destroy(session)  # type: ignore[attr-defined]
+        abandon_session()
         raise APIError(401, "invalid_credentials", "The email or password is incorrect.")
+
+
+def abandon_session() -> None:
+    """A sign-in that failed half-way: the new session is destroyed, or, if the store cannot
+    even do that, left unreachable (its cookie is never sent) to expire on its own."""
+    logout_user()
+    interface = current_app.session_interface
+    try:
+        interface.destroy(session)  # type: ignore[attr-defined]
+    except interface.store_errors():  # type: ignore[attr-defined]
+        session.clear()
+        session.destroyed = True  # type: ignore[attr-defined]
 
 
 def end_user_session() -> None:
@@ -87,7 +103,7 @@ def revoke_own_session(public_id: str) -> Revocation:
 
     Revoking the session of this very request is signing out: the cookie is cleared in this response.
     """
-    outcome = session_index.revoke_own_session(
+    outcome = session_sync.revoke_own_session(
         db.session,
         public_id=public_id,
         user_id=signed_in_user().id,

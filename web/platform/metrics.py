@@ -53,6 +53,7 @@ FAST_PATH_OUTCOMES = (
     "no_context",
     "cache_due",
     "extension_due",
+    "changes_owed",
 )
 FAST_PATH = Counter(
     "current_deal_fast_path_total",

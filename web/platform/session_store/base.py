@@ -31,7 +31,8 @@ import logging
 import secrets
 import time
 from abc import abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,6 +40,7 @@ from typing import Any
 import msgspec
 from flask import Flask, Request, Response, jsonify, request
 from flask_session.base import Serializer, ServerSideSession, ServerSideSessionInterface
+from sqlalchemy import Connection
 
 from web.platform.metrics import SESSION_STORE_ERRORS
 from web.platform.models import utcnow
@@ -65,6 +67,10 @@ ExpiryListener = Callable[[str, datetime], None]
 
 class SessionStoreError(RuntimeError):
     """The session store failed or could not be reached."""
+
+
+class SessionEnded(RuntimeError):
+    """The request's session was destroyed (sign-out, revocation) while the request ran."""
 
 
 def hash_session_id(sid: str) -> str:
@@ -291,6 +297,52 @@ class MergingSessionInterface(ServerSideSessionInterface):
         session.stored_ttl = self.lifetime.total_seconds()
         session.cookie_due = True
 
+    @contextmanager
+    def joining(self, connection: Connection) -> Iterator[None]:
+        """Session writes in the block join ``connection``'s transaction when the store lives in
+        that database (the SQL store overrides this); elsewhere they run on their own."""
+        yield
+
+    def write_through(self, session: DealDeskSession) -> None:
+        """Merge this request's changes into the store now, before the caller commits what they mirror.
+
+        Used by flows whose answer must find the change in the session (a selection): the
+        store is written first, the database commits second, and a failed commit is undone
+        in the store (``withdraw``). Raises ``SessionEnded`` when the session was destroyed
+        meanwhile (a sign-out or revocation elsewhere).
+        """
+        if session.is_new:
+            self.persist_new(session)
+            return
+        updated, removed = session.changes()
+        if not (updated or removed):
+            return
+        if not self.merge_into_store(self._get_store_id(session.sid), updated, removed, extend=False):
+            session.clear()
+            session.destroyed = True
+            raise SessionEnded("the session was ended while this request ran")
+        # From here on the request's changes are relative to what was just written.
+        session.original = self.serializer.decode(self.serializer.encode(session))
+
+    def withdraw(self, session: DealDeskSession, key: str, written: Any, previous: Any) -> None:
+        """Undo a ``write_through`` of ``key`` whose database commit failed, unless a later write replaced it."""
+
+        def transform(stored: dict[str, Any]) -> dict[str, Any] | None:
+            if stored.get(key) != written:
+                return None
+            if previous is None:
+                stored.pop(key, None)
+            else:
+                stored[key] = previous
+            return stored
+
+        self.update_in_store(self._get_store_id(session.sid), transform, extend=False)
+        if previous is None:
+            session.pop(key, None)
+        else:
+            session[key] = previous
+        session.original = self.serializer.decode(self.serializer.encode(session))
+
     def destroy(self, session: DealDeskSession) -> None:
         """Delete the session from the store now; the response clears the cookie."""
         if not session.is_new:
@@ -328,6 +380,11 @@ class MergingSessionInterface(ServerSideSessionInterface):
         if SIGNED_IN_KEY in session and request.endpoint != STATIC_ENDPOINT:
             # An answer to a signed-in session may show that user's data: no cache may keep it.
             response.headers["Cache-Control"] = NO_STORE
+        if response.status_code >= 500 and not session.destroyed:
+            # A failed request changes nothing: what it put in the session is not saved, and a
+            # session it stored early (sign-in) gets no cookie. Flows that must show their change
+            # before committing it wrote it already (``write_through``) and withdraw it on failure.
+            return
         try:
             self._persist(app, session, response)
         except (*self.store_errors(), SessionStoreError) as exc:
@@ -416,6 +473,25 @@ class MergingSessionInterface(ServerSideSessionInterface):
 _store_down_since: float | None = None
 
 
+class _Owed:
+    """Whether this process may serve sessions that still owe the store a change the database recorded."""
+
+    pending = False
+
+
+def mark_changes_owed() -> None:
+    """This process failed to apply a recorded change, or saw the store fail: settle before serving sessions."""
+    _Owed.pending = True
+
+
+def changes_owed() -> bool:
+    return _Owed.pending
+
+
+def settle_changes_owed() -> None:
+    _Owed.pending = False
+
+
 def report_store_failure(operation: str, exc: BaseException) -> None:
     """Log once per incident, not once per request, with the cause; count every failure."""
     SESSION_STORE_ERRORS.labels(operation=operation).inc()
@@ -428,6 +504,8 @@ def report_store_failure(operation: str, exc: BaseException) -> None:
 def report_store_recovered() -> None:
     global _store_down_since
     if _store_down_since is not None:
+        # Changes recorded while the store was down may not have reached it (web.identity.session_sync).
+        mark_changes_owed()
         log.warning("session store available again after %.1f s", time.monotonic() - _store_down_since)
         _store_down_since = None
 

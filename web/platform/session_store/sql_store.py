@@ -12,6 +12,7 @@ import functools
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -34,6 +35,10 @@ def close_store_connections() -> None:
         engine.dispose()
 
 
+# The application transaction session writes join (``joining``), in this context (thread or task) only.
+_joined_transaction: ContextVar[Connection | None] = ContextVar("dealdesk_joined_session_transaction", default=None)
+
+
 class SqlMergingSessionInterface(MergingSessionInterface):
     def __init__(self, app: Flask, *, engine: Callable[[], Engine], key_prefix: str, touch_interval: float) -> None:
         # The engine is looked up lazily: nothing connects while the app is being built.
@@ -47,10 +52,31 @@ class SqlMergingSessionInterface(MergingSessionInterface):
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
+        joined = _joined_transaction.get()
+        if joined is not None:
+            yield joined
+            return
         with self._engine().connect() as conn:
             conn = conn.execution_options(**STORE_EXECUTION_TAG)
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def joining(self, connection: Connection) -> Iterator[None]:
+        """Write sessions on ``connection``, in its open transaction, while the block runs.
+
+        For the application's own transaction on the same database: the session row and the
+        change it mirrors then commit or roll back together. (On SQLite it is also the only
+        way: a second connection would wait for the first one's write lock.)
+        """
+        if connection.engine is not self._engine():
+            yield
+            return
+        token = _joined_transaction.set(connection)
+        try:
+            yield
+        finally:
+            _joined_transaction.reset(token)
 
     def _expiry(self) -> Any:
         return utcnow() + self.lifetime
