@@ -5,15 +5,16 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from flask_wtf import CSRFProtect
 
+from web.platform.csrf import HeaderTokenCSRFProtect
 from web.platform.models import Base
 from web.platform.session_store import ServerSessions
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
-csrf = CSRFProtect()
+# Flask-WTF's CSRFProtect; a token in the X-CSRFToken header skips its HTTPS Referer check (web.platform.csrf).
+csrf = HeaderTokenCSRFProtect()
 server_sessions = ServerSessions()
 # Limits are attached to the sign-in views by web.accounts.throttle; nothing is limited by default.
 limiter = Limiter(key_func=get_remote_address)

@@ -45,6 +45,9 @@ Signing in replaces the session id.
 **CSRF.** `GET /api/csrf` returns a token bound to the session (and starts one, setting the
 cookie). Every POST, PATCH, PUT and DELETE, sign-in included, must send it in the
 `X-CSRFToken` header, with the session cookie; otherwise the answer is 400 `csrf_failed`.
+The token in that header is the whole check, over HTTPS too: no `Referer` is needed, none is
+looked at (the same-origin `Referer` rule applies to the HTML forms only). The server grants no
+cross-origin (CORS) request, so a browser sends the header only from DealDesk's own pages.
 Sign-in replaces the session and its token: fetch `GET /api/csrf` again after it.
 
 **Errors** all have one shape: `{"error": {"code": "...", "message": "...", ...}}`.
