@@ -16,6 +16,7 @@ for the health check.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -105,8 +106,9 @@ def wait_for_recovery(alice: ApiClient, health: Any, within: float) -> float:
 def test_frozen_database_answers_503_within_2s_and_recovers_on_its_own(stack, frozen_db_app, private_postgres):
     server, _ = private_postgres
     ids = build_world(Factories(frozen_db_app))
-    alice = ApiClient(frozen_db_app.test_client())
+    alice, bob = ApiClient(frozen_db_app.test_client()), ApiClient(frozen_db_app.test_client())
     alice.login(EMAILS["alice"])
+    bob.login(EMAILS["bob"])
     assert alice.post(f"/api/deals/{ids['northwind']}/select").status_code == 200
     health = frozen_db_app.test_client()
     assert health.get(HEALTH).status_code == 200
@@ -118,6 +120,12 @@ def test_frozen_database_answers_503_within_2s_and_recovers_on_its_own(stack, fr
         first, first_s = timed(lambda: alice.get("/api/deals"))
         # The pool was dropped with the first failure: only the reconnect now.
         second, second_s = timed(lambda: alice.post(f"/api/deals/{ids['contoso']}/select"))
+        # While one request waits for the silent database (bob's), another fails at once.
+        waiting = threading.Thread(target=bob.get, args=("/api/deals",))
+        waiting.start()
+        time.sleep(0.1)
+        meanwhile, meanwhile_s = timed(lambda: alice.get("/api/deals"))
+        waiting.join(timeout=ANSWER_CEILING_SECONDS)
         checked, health_s = timed(lambda: health.get(HEALTH))
     finally:
         server.thaw()
@@ -125,11 +133,13 @@ def test_frozen_database_answers_503_within_2s_and_recovers_on_its_own(stack, fr
     recovery_s = wait_for_recovery(alice, health, RECOVERY_WITHIN_SECONDS)
 
     print(
-        f"\n{stack.id}: first request {first_s:.2f} s, second {second_s:.2f} s, health {health_s:.2f} s,"
-        f" recovered {recovery_s:.2f} s after SIGCONT"
+        f"\n{stack.id}: first request {first_s:.2f} s, second {second_s:.2f} s, one while another waits"
+        f" {meanwhile_s:.2f} s, health {health_s:.2f} s, recovered {recovery_s:.2f} s after SIGCONT"
     )
     assert_outage(first, code)
     assert_outage(second, code)
+    assert_outage(meanwhile, code)
+    assert meanwhile_s < 0.3 and not waiting.is_alive()
     assert checked.status_code == 503
     document = checked.get_json()
     assert document["status"] == "unhealthy" and document["checks"]["database"]["ok"] is False

@@ -13,7 +13,9 @@ engine's ``connect_args``, so every engine built from those arguments has it) an
 a ``database_deadline`` block, from the block. A wait that runs out raises
 ``DatabaseNotAnswering``; psycopg2 closes that connection and SQLAlchemy, seeing it
 closed, drops it and every other connection of its pool, so the next checkout connects
-afresh and recovery needs no stale connection to fail first.
+afresh and recovery needs no stale connection to fail first. Until that server answers
+again, one wait at a time is let through to it and the others fail at once
+(``SilentServers``).
 
 The wait callback is process-wide (a psycopg2 rule): once installed, every psycopg2
 connection of the process is polled by it. A connection that is not bounded waits as
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import select
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -120,17 +123,93 @@ def _wait_limit(conn: Any) -> float | None:
     return None if conn.status in _CONNECTED else _libpq_connect_timeout(conn)
 
 
+def _server_of(conn: Any) -> str:
+    """``host:port`` of the server a connection talks to (from its DSN; the password is not in it)."""
+    try:
+        parameters = extensions.parse_dsn(conn.dsn)
+    except psycopg2.ProgrammingError:
+        return ""
+    return f"{parameters.get('host', '')}:{parameters.get('port', '')}"
+
+
+class SilentServers:
+    """The servers a wait ran out on, until one answers again; and the one wait let through to each.
+
+    While a server is silent, the first wait on it (any connection, any thread) is the probe
+    and waits its whole bound; a wait that starts while the probe is under way fails at once
+    instead of tying up its thread for the same silence, so the other requests of a worker
+    — warm reads, the health check — are not queued behind a database that does not answer.
+    Any answer from the server ends the silence.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._since: dict[str, float] = {}
+        self._probing: set[str] = set()
+
+    def any(self) -> bool:
+        return bool(self._since)  # read without the lock: a stale answer only delays the check by one wait
+
+    def admit(self, server: str) -> bool:
+        """True: this wait is the probe (call ``probe_done``); False: the server is not silent.
+        Raises ``DatabaseNotAnswering`` when another wait is already probing it."""
+        with self._lock:
+            since = self._since.get(server)
+            if since is None:
+                return False
+            if server in self._probing:
+                silent_for = time.monotonic() - since
+                raise DatabaseNotAnswering(
+                    f"PostgreSQL has not answered for {silent_for:.1f} s; another connection is waiting for it"
+                )
+            self._probing.add(server)
+            return True
+
+    def probe_done(self, server: str) -> None:
+        with self._lock:
+            self._probing.discard(server)
+
+    def went_silent(self, server: str) -> None:
+        with self._lock:
+            self._since.setdefault(server, time.monotonic())
+
+    def answered(self, server: str) -> None:
+        with self._lock:
+            self._since.pop(server, None)
+
+
+silent_servers = SilentServers()
+
+
 def wait_within_bounds(conn: Any) -> None:
     """psycopg2's wait callback: wait for the server as libpq would, but never past the bound.
 
     The bound is the connection's own (``wait_seconds``), cut short by an enclosing
-    ``database_deadline``. Raises ``DatabaseNotAnswering`` when it is reached.
+    ``database_deadline``. Raises ``DatabaseNotAnswering`` when it is reached, and at once
+    when the server is silent and another wait is already probing it (``SilentServers``).
     """
     limit = _wait_limit(conn)
     deadline = None if limit is None else time.monotonic() + limit
     outer = _deadline.get()
     if outer is not None:
         deadline = outer if deadline is None else min(deadline, outer)
+    # A wait with no bound of its own (a migration run with the statement bound off) waits as asked.
+    server = _server_of(conn) if limit is not None and silent_servers.any() else None
+    probing = server is not None and silent_servers.admit(server)
+    try:
+        _poll_until(conn, deadline, limit)
+    except DatabaseNotAnswering:
+        silent_servers.went_silent(server if server is not None else _server_of(conn))
+        raise
+    finally:
+        if probing:
+            silent_servers.probe_done(server)  # type: ignore[arg-type]
+    if server is not None:
+        silent_servers.answered(server)
+
+
+def _poll_until(conn: Any, deadline: float | None, limit: float | None) -> None:
+    """Drive psycopg2's non-blocking I/O until it is done, waiting on the socket until ``deadline`` at most."""
     while True:
         state = conn.poll()
         if state == extensions.POLL_OK:
