@@ -3,9 +3,10 @@
 Two or more gunicorn instances of ``wsgi:app`` behind nginx (round robin), the Redis
 session backend on a Redis server of the cluster's own (append-only file, so a
 restart keeps the sessions), PostgreSQL (the machine's server with a database of the
-cluster's own, or a server of its own made with initdb — needed to restart it in the
-fault run), and the job scheduler. Everything it starts is recorded by pid in
-``bench/.run/<name>/state.json`` and stopped by pid.
+cluster's own, or a server of its own made with initdb — needed to restart or freeze it
+in the fault run), and the job scheduler. Everything it starts is recorded by pid in
+``bench/.run/<name>/state.json`` and stopped by pid; so are the PostgreSQL processes a
+fault run has frozen, which ``down`` resumes first.
 
     .venv/bin/python -m bench.cluster up [--instances 2] [--workers 2] [--postgres local|own] [--users 200]
     .venv/bin/python -m bench.cluster status
@@ -23,9 +24,12 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import redis
 
 from bench import procs
 from bench.nginx import nginx_config
@@ -72,6 +76,8 @@ class Cluster:
         self.procs: dict[str, Proc] = {}
         self.ports: dict[str, int] = {}
         self.scheduler_note = ""
+        self.frozen_postgres: list[int] = []  # pids stopped by freeze_postgres, until thaw_postgres
+        self.redis_maxmemory_before: int | None = None  # set while limit_redis_memory is in force
         self._popens: dict[str, subprocess.Popen[bytes]] = {}
 
     # State ------------------------------------------------------------------------------
@@ -87,6 +93,7 @@ class Cluster:
             "ports": self.ports,
             "procs": {name: proc.to_json() for name, proc in self.procs.items()},
             "scheduler_note": self.scheduler_note,
+            "frozen_postgres": self.frozen_postgres,
         }
         self.state_file.write_text(json.dumps(state, indent=2))
 
@@ -97,6 +104,7 @@ class Cluster:
         cluster.ports = {key: int(value) for key, value in state["ports"].items()}
         cluster.procs = {key: Proc(**value) for key, value in state["procs"].items()}
         cluster.scheduler_note = state.get("scheduler_note", "")
+        cluster.frozen_postgres = [int(pid) for pid in state.get("frozen_postgres", [])]
         return cluster
 
     # Addresses --------------------------------------------------------------------------
@@ -163,6 +171,7 @@ class Cluster:
 
     def down(self) -> None:
         """Stop everything this cluster started, front to back, by pid."""
+        self.thaw_postgres()  # a stopped postmaster would never act on the shutdown signal
         order = ["nginx", "scheduler", *sorted(n for n in self.procs if n.startswith("app")), "redis", "postgres"]
         for name in order:
             proc = self.procs.get(name)
@@ -229,6 +238,30 @@ class Cluster:
                 raise RuntimeError(f"redis-server still accepts connections on {port} {REDIS_GONE_WITHIN} s after stop")
             time.sleep(0.05)
 
+    def redis_client(self) -> redis.Redis:
+        return redis.Redis(host=LOOPBACK, port=self.ports["redis"], socket_timeout=2, socket_connect_timeout=2)
+
+    def limit_redis_memory(self) -> int:
+        """Out of memory: ``maxmemory`` set to what Redis uses now, under ``noeviction``, so writes fail
+        with ``OOM command not allowed`` and reads still work. Returns the limit; ``restore_redis_memory``
+        puts the previous one back."""
+        with self.redis_client() as client:
+            before = int(client.config_get("maxmemory")["maxmemory"])
+            policy = client.config_get("maxmemory-policy")["maxmemory-policy"]
+            if policy != "noeviction":  # an evicting policy would drop sessions instead of refusing writes
+                raise RuntimeError(f"the cluster's Redis has maxmemory-policy {policy}, not noeviction")
+            used = int(client.info("memory")["used_memory"])
+            client.config_set("maxmemory", used)
+        self.redis_maxmemory_before = before
+        return used
+
+    def restore_redis_memory(self) -> None:
+        if self.redis_maxmemory_before is None:
+            return
+        with self.redis_client() as client:
+            client.config_set("maxmemory", self.redis_maxmemory_before)
+        self.redis_maxmemory_before = None
+
     # PostgreSQL -------------------------------------------------------------------------
 
     @property
@@ -261,6 +294,41 @@ class Cluster:
     def stop_postgres(self) -> None:
         """Fast shutdown (SIGINT): sessions are disconnected, the app's pooled connections go stale."""
         self._stop("postgres", sig=signal.SIGINT)
+
+    def postgres_pids(self) -> list[int]:
+        """The postmaster (its pid from ``postmaster.pid``) and its children, found in /proc.
+
+        Each child is a session leader of its own (PostgreSQL calls ``setsid()``): signalling the
+        postmaster's process group would not reach the backends.
+        """
+        postmaster = int((self.pg_data / "postmaster.pid").read_text().split("\n", 1)[0])
+        children = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with suppress(OSError, ValueError, IndexError):
+                    if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                        children.append(int(entry.name))
+        return [postmaster, *children]
+
+    def freeze_postgres(self) -> None:
+        """SIGSTOP the cluster's own PostgreSQL, postmaster first (so it forks nothing meanwhile), then
+        every child: connections are still accepted and nothing answers, as in a network partition."""
+        if self.spec.postgres != "own":
+            raise RuntimeError("only a cluster with its own PostgreSQL (--postgres own) can freeze it")
+        for pid in self.postgres_pids():
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+                self.frozen_postgres.append(pid)
+        self.save_state()
+
+    def thaw_postgres(self) -> None:
+        """SIGCONT to every process freeze_postgres stopped."""
+        for pid in reversed(self.frozen_postgres):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        if self.frozen_postgres:
+            self.frozen_postgres = []
+            self.save_state()
 
     def wait_postgres_ready(self, timeout: float) -> None:
         import psycopg2

@@ -1,4 +1,4 @@
-"""Faults under load through nginx: Redis stopped, PostgreSQL restarted, an instance killed.
+"""Faults under load: Redis stopped and out of memory, PostgreSQL restarted and frozen, an instance killed.
 
 A cluster of its own (``bench.cluster``: two DealDesk instances behind nginx, its own
 Redis with an append-only file, its own PostgreSQL made with initdb so restarting it
@@ -10,8 +10,15 @@ person pressing the button again would. Meanwhile, on the plan's clock:
 * Redis is stopped for 10 s, then started: only 503s while it is down (no 500s), the
   health check says unhealthy within 2 s, full service within 5 s of its return;
 * PostgreSQL is restarted: no errors for requests sent once it is back;
+* PostgreSQL is frozen (SIGSTOP to the postmaster and every backend, as a network
+  partition looks) for 8 s, then resumed: 503s, never a hang or a 500, the health check
+  unhealthy within 2 s and healthy within 5 s of the resume;
+* Redis runs out of memory (``maxmemory`` set to what it uses, so writes get ``OOM
+  command not allowed``) for 8 s, then the limit is lifted: 503s, not 500s;
 * one DealDesk instance is killed with SIGKILL, then started again: nginx routes
   around it, and nobody is signed out (no 401 at any time).
+
+No 500 at any time, and no 503 outside a fault and the 5 s after it.
 
 At the end, for every user: the session's current deal (``GET /api/deals/current``)
 == ``users.last_deal_id`` == the last selection that user saw succeed.
@@ -53,11 +60,15 @@ class Plan:
 
     users: int = 50
     load_seconds: float = 60.0
-    redis_stop_at: float = 5.0
+    redis_stop_at: float = 3.0
     redis_down_seconds: float = 10.0
-    postgres_restart_at: float = 25.0
+    postgres_restart_at: float = 18.0
     postgres_down_seconds: float = 3.0
-    kill_at: float = 38.0
+    postgres_freeze_at: float = 25.0
+    postgres_frozen_seconds: float = 8.0
+    redis_oom_at: float = 38.0
+    redis_oom_seconds: float = 8.0
+    kill_at: float = 51.0
     instance_down_seconds: float = 5.0
     think_seconds: float = 0.05
 
@@ -201,6 +212,7 @@ def inject_faults(cluster: Cluster, plan: Plan, recorder: Recorder, stop: thread
         stop.wait(max(0.0, seconds - recorder.clock.now()))
 
     at(plan.redis_stop_at)
+    recorder.event("redis_stopping")
     cluster.stop_redis()  # returns once Redis's port refuses connections, so the window holds no live Redis
     recorder.event("redis_stopped")
     at(plan.redis_stop_at + plan.redis_down_seconds)
@@ -214,6 +226,25 @@ def inject_faults(cluster: Cluster, plan: Plan, recorder: Recorder, stop: thread
     at(plan.postgres_restart_at + plan.postgres_down_seconds)
     cluster.start_postgres()
     recorder.event("postgres_started")
+    at(plan.postgres_freeze_at)
+    recorder.event("postgres_freezing")
+    try:
+        cluster.freeze_postgres()
+        recorder.event("postgres_frozen")
+        at(plan.postgres_freeze_at + plan.postgres_frozen_seconds)
+        recorder.event("postgres_thawing")
+    finally:
+        cluster.thaw_postgres()  # even when the load is being stopped: nothing stays frozen
+    recorder.event("postgres_thawed")
+    at(plan.redis_oom_at)
+    try:
+        cluster.limit_redis_memory()
+        recorder.event("redis_oom_started")
+        at(plan.redis_oom_at + plan.redis_oom_seconds)
+        recorder.event("redis_oom_ending")
+    finally:
+        cluster.restore_redis_memory()
+    recorder.event("redis_oom_ended")
     at(plan.kill_at)
     recorder.event("instance_killing")  # answers to requests cut by the kill come before kill_instance returns
     cluster.kill_instance(2)
@@ -300,7 +331,7 @@ def _run_on(cluster: Cluster, plan: Plan) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=60.0, help="seconds of load (the faults fit in 50)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="seconds of load (the faults fit in 56)")
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--json", help="also write the report to this file")
     parser.add_argument("--write-doc", action="store_true", help="put the results into docs/PERFORMANCE.md")

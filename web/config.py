@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from datetime import timedelta
@@ -10,6 +11,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from limits import parse_many
+from sqlalchemy.pool import StaticPool
+
+from web.platform.db import bounded_connection_class
 
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 DEFAULT_SQLITE_URL = f"sqlite:///{INSTANCE_DIR / 'dealdesk.db'}"
@@ -26,6 +30,29 @@ LOG_FORMATS = ("json", "text")
 # from Python's recursion limit whatever an operator sets.
 DEFAULT_MAX_JSON_DEPTH = 32
 MAX_JSON_DEPTH_CEILING = 200
+
+# How long anything waits on PostgreSQL (web.config.engine_options, web.platform.db). A database that
+# stops answering (frozen, partitioned) must be a 503 within 2 s: the worst request meets it in the
+# pool's pre-ping of an idle connection (statement bound plus grace) and then in one reconnect
+# (connect bound), 1.25 + 0.5 s. Every statement of a request is a few milliseconds; the cleanup
+# jobs' batches are sized to stay well under a second.
+DEFAULT_DATABASE_STATEMENT_TIMEOUT_SECONDS = 1.0
+# Opening a connection on a LAN (TCP, TLS, SCRAM, a forked backend) takes milliseconds.
+DEFAULT_DATABASE_CONNECT_TIMEOUT_SECONDS = 0.5
+# A server cancels a statement at statement_timeout and says so; the client waits this much longer
+# for that answer before it gives up on the connection (so a slow statement costs a 503, not a reconnect).
+STATEMENT_TIMEOUT_GRACE_SECONDS = 0.25
+# Waiting for a free pooled connection: with the default threads per worker (4) below the pool's
+# size (10) nobody waits; when all are busy, each is itself bounded as above.
+DEFAULT_DATABASE_POOL_TIMEOUT_SECONDS = 1.0
+# TCP keepalives and TCP_USER_TIMEOUT (libpq socket parameters, never sent to the server, so
+# PgBouncer does not see them): a peer that vanished (host down, partition) is noticed on an idle
+# pooled connection within 5 + 3 x 2 = 11 s, and data unacknowledged for 11 s ends the connection.
+# They do not notice a frozen server (its kernel still answers): the client's own bound does.
+TCP_KEEPALIVES_IDLE_SECONDS = 5
+TCP_KEEPALIVES_INTERVAL_SECONDS = 2
+TCP_KEEPALIVES_COUNT = 3
+TCP_USER_TIMEOUT_MS = 11_000
 
 
 class ConfigError(RuntimeError):
@@ -97,6 +124,7 @@ def config_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "DEAL_CACHE_SECONDS": _positive_number(env, "DEAL_CACHE_SECONDS", 60),
         "CURRENT_DEAL_FAST_PATH": _flag(env.get("CURRENT_DEAL_FAST_PATH"), True),
         "SESSION_COOKIE_SECURE": _flag(env.get("SESSION_COOKIE_SECURE"), app_env == "production"),
+        **database_config_from_env(env),
         **security_config_from_env(env),
         **operations_config_from_env(env),
     }
@@ -154,6 +182,32 @@ def signin_limits_from_env(env: Mapping[str, str]) -> dict[str, str]:
     return found
 
 
+def _seconds_or_off(env: Mapping[str, str], name: str, default: float) -> float:
+    """A positive number of seconds, or 0 for "no bound"."""
+    try:
+        if float(env.get(name) or "nan") == 0:
+            return 0.0
+    except ValueError:
+        pass  # _positive_number names the bad value
+    return _positive_number(env, name, default)
+
+
+def database_config_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """How long anything waits on PostgreSQL (docs/DEPLOYMENT.md, "Database timeouts"); unused on SQLite."""
+    return {
+        # 0: no statement timeout, neither on the server nor in the client (a long migration).
+        "DATABASE_STATEMENT_TIMEOUT_SECONDS": _seconds_or_off(
+            env, "DATABASE_STATEMENT_TIMEOUT_SECONDS", DEFAULT_DATABASE_STATEMENT_TIMEOUT_SECONDS
+        ),
+        "DATABASE_CONNECT_TIMEOUT_SECONDS": _positive_number(
+            env, "DATABASE_CONNECT_TIMEOUT_SECONDS", DEFAULT_DATABASE_CONNECT_TIMEOUT_SECONDS
+        ),
+        "DATABASE_POOL_TIMEOUT_SECONDS": _positive_number(
+            env, "DATABASE_POOL_TIMEOUT_SECONDS", DEFAULT_DATABASE_POOL_TIMEOUT_SECONDS
+        ),
+    }
+
+
 def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
     value = _positive_number(env, name, default)
     if value != int(value):
@@ -193,6 +247,8 @@ def operations_config_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         "JOB_RUNS_KEPT": _whole_number(env, "JOB_RUNS_KEPT", 300),
         "JOB_LOCK_BACKEND": lock_backend,
         "JOB_LOCK_KEY_PREFIX": env.get("JOB_LOCK_KEY_PREFIX", "dealdesk:joblock:"),
+        # Every database wait of one health call, in all (web.platform.health.checks.health_document):
+        # a database that stops answering makes the health check a 503 in about this long.
         "HEALTH_DB_TIMEOUT_SECONDS": _positive_number(env, "HEALTH_DB_TIMEOUT_SECONDS", 1.0),
         "HEALTH_SLOW_STORE_MS": _positive_number(env, "HEALTH_SLOW_STORE_MS", 250),
         "LOG_FORMAT": log_format(env),
@@ -229,7 +285,7 @@ def build_config(overrides: Mapping[str, Any] | None = None, env: Mapping[str, s
         config["SECRET_KEY"] = DEVELOPMENT_SECRET_KEY
     config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(config["SQLALCHEMY_DATABASE_URI"])
     config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-        **engine_options(config["SQLALCHEMY_DATABASE_URI"]),
+        **engine_options(config["SQLALCHEMY_DATABASE_URI"], config),
         **config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
     }
     # Derived from the settings above once overrides are in; an explicit value is kept.
@@ -288,20 +344,45 @@ def throttle_storage_config(config: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def engine_options(url: str) -> dict[str, Any]:
-    """Engine options per dialect: pooled and pre-pinged for PostgreSQL, shared for in-memory SQLite."""
-    if url.startswith("sqlite"):
-        from sqlalchemy.pool import StaticPool
+def engine_options(url: str, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Engine options per dialect: pooled, pre-pinged and bounded for PostgreSQL, shared for in-memory SQLite.
 
+    ``settings`` holds the ``DATABASE_*_SECONDS`` values (the defaults above when absent);
+    SQLite ignores them: it has no server that could stop answering.
+    """
+    if url.startswith("sqlite"):
         if url in ("sqlite://", "sqlite:///:memory:"):
             return {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
         # Writers wait for each other instead of failing at once with "database is locked".
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    settings = settings or {}
+    statement = float(settings.get("DATABASE_STATEMENT_TIMEOUT_SECONDS", DEFAULT_DATABASE_STATEMENT_TIMEOUT_SECONDS))
+    connect = float(settings.get("DATABASE_CONNECT_TIMEOUT_SECONDS", DEFAULT_DATABASE_CONNECT_TIMEOUT_SECONDS))
     return {
         "pool_pre_ping": True,
         "pool_recycle": 1800,
         "pool_size": 10,
         "max_overflow": 10,
-        "pool_timeout": 5,
-        "connect_args": {"connect_timeout": 3},
+        "pool_timeout": float(settings.get("DATABASE_POOL_TIMEOUT_SECONDS", DEFAULT_DATABASE_POOL_TIMEOUT_SECONDS)),
+        "connect_args": postgres_connect_args(connect_seconds=connect, statement_seconds=statement),
+    }
+
+
+def postgres_connect_args(*, connect_seconds: float, statement_seconds: float) -> dict[str, Any]:
+    """psycopg2's connect arguments: libpq's socket parameters and the client-side bounds (``statement_seconds``
+    0: none). Also what the health check's and the session store's own engines are built with."""
+    return {
+        # libpq's own bound, for a connection made while the wait callback is not installed
+        # (libpq rounds values below 2 s up to 2 s); the callback applies connect_seconds.
+        "connect_timeout": max(2, math.ceil(connect_seconds)),
+        "keepalives": 1,
+        "keepalives_idle": TCP_KEEPALIVES_IDLE_SECONDS,
+        "keepalives_interval": TCP_KEEPALIVES_INTERVAL_SECONDS,
+        "keepalives_count": TCP_KEEPALIVES_COUNT,
+        "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
+        "connection_factory": bounded_connection_class(
+            connect_seconds=connect_seconds,
+            statement_seconds=statement_seconds + STATEMENT_TIMEOUT_GRACE_SECONDS if statement_seconds else None,
+            server_statement_timeout_ms=round(statement_seconds * 1000) if statement_seconds else None,
+        ),
     }

@@ -1,16 +1,60 @@
-"""Retrying a dropped connection, and per-dialect connection settings."""
+"""Retrying a dropped connection, per-dialect connection settings, and bounded waits on PostgreSQL.
+
+A PostgreSQL that stops answering without closing its connections (a frozen host, a
+network partition) must become a 503 within seconds, not a request that hangs. Nothing
+on the socket catches a frozen server: its kernel still acknowledges what we send and
+answers TCP keepalives (measured: a query on a SIGSTOPped PostgreSQL with keepalives
+after 1 s and ``tcp_user_timeout`` 1.5 s waited until the server was resumed). So the
+bound is kept by the client: psycopg2's wait callback (``wait_within_bounds``) runs
+every wait on the server — connecting, each statement, COMMIT, the pool's pre-ping —
+as a ``poll()`` with a deadline. The deadline comes from the connection's class
+(``bounded_connection_class``, handed to psycopg2 as ``connection_factory`` in the
+engine's ``connect_args``, so every engine built from those arguments has it) and, in
+a ``database_deadline`` block, from the block. A wait that runs out raises
+``DatabaseNotAnswering``; psycopg2 closes that connection and SQLAlchemy, seeing it
+closed, drops it and every other connection of its pool, so the next checkout connects
+afresh and recovery needs no stale connection to fail first. Until that server answers
+again, one wait at a time is let through to it and the others fail at once
+(``SilentServers``).
+
+The wait callback is process-wide (a psycopg2 rule): once installed, every psycopg2
+connection of the process is polled by it. A connection that is not bounded waits as
+long as libpq would have: its own ``connect_timeout`` while connecting, unbounded after.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import select
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import cache
 from typing import Any, TypeVar
 
+import psycopg2
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
+from psycopg2 import extensions
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
+
+# libpq treats a connect_timeout below 2 s as 2 s (libpq documentation, "connect_timeout").
+LIBPQ_MIN_CONNECT_TIMEOUT = 2
+# Connection states in which psycopg2 has finished connecting; any other one is still connecting.
+_CONNECTED = frozenset({extensions.STATUS_READY, extensions.STATUS_BEGIN, extensions.STATUS_PREPARED})
+# The end of the enclosing ``database_deadline`` block, in time.monotonic() seconds, if any.
+_deadline: ContextVar[float | None] = ContextVar("database_deadline", default=None)
+
+
+class DatabaseNotAnswering(psycopg2.OperationalError):
+    """PostgreSQL did not answer within the bound: frozen, partitioned or overloaded (an outage, a 503)."""
 
 
 def retry_stale_connection(action: Callable[[], T]) -> T:
@@ -27,6 +71,190 @@ def retry_stale_connection(action: Callable[[], T]) -> T:
         return action()
 
 
+# --- Bounded waits on PostgreSQL ------------------------------------------------------------------
+
+
+@cache
+def bounded_connection_class(
+    *, connect_seconds: float, statement_seconds: float | None, server_statement_timeout_ms: int | None
+) -> type[extensions.connection]:
+    """A psycopg2 connection class whose waits on the server are bounded (pass it as ``connection_factory``).
+
+    ``connect_seconds`` bounds opening the connection (TCP, TLS, authentication, and the
+    ``SET`` below); ``statement_seconds`` every later wait (None: unbounded). With
+    ``server_statement_timeout_ms`` the connection runs ``SET statement_timeout`` once,
+    right after connecting: a plain statement, which PgBouncer passes on, where the
+    ``options`` startup parameter would be refused (docs/DEPLOYMENT.md says what that
+    means under transaction pooling). The same arguments give the same class.
+    """
+
+    class BoundedConnection(extensions.connection):  # type: ignore[misc]
+        def __init__(self, dsn: str, *args: Any, **kwargs: Any) -> None:
+            self.wait_seconds: float | None = connect_seconds  # read by wait_within_bounds
+            super().__init__(dsn, *args, **kwargs)
+            if server_statement_timeout_ms:
+                # Autocommit for the one statement: inside a transaction a later ROLLBACK would undo the SET.
+                self.autocommit = True
+                with self.cursor() as cursor:
+                    cursor.execute(f"SET statement_timeout = {int(server_statement_timeout_ms)}")
+                self.autocommit = False
+            self.wait_seconds = statement_seconds
+
+    statement = "unbounded" if statement_seconds is None else f"{statement_seconds:g}s"
+    BoundedConnection.__qualname__ = BoundedConnection.__name__ = (
+        f"BoundedConnection(connect={connect_seconds:g}s, statement={statement})"
+    )
+    return BoundedConnection
+
+
+def _libpq_connect_timeout(conn: Any) -> float | None:
+    """The ``connect_timeout`` libpq itself would apply to a connection that is not bounded."""
+    try:
+        raw = extensions.parse_dsn(conn.dsn).get("connect_timeout")
+        seconds = int(raw) if raw else 0
+    except (psycopg2.ProgrammingError, ValueError):
+        return None
+    return max(LIBPQ_MIN_CONNECT_TIMEOUT, seconds) if seconds > 0 else None
+
+
+def _wait_limit(conn: Any) -> float | None:
+    if hasattr(conn, "wait_seconds"):
+        return conn.wait_seconds
+    return None if conn.status in _CONNECTED else _libpq_connect_timeout(conn)
+
+
+def _server_of(conn: Any) -> str:
+    """``host:port`` of the server a connection talks to (from its DSN; the password is not in it)."""
+    try:
+        parameters = extensions.parse_dsn(conn.dsn)
+    except psycopg2.ProgrammingError:
+        return ""
+    return f"{parameters.get('host', '')}:{parameters.get('port', '')}"
+
+
+class SilentServers:
+    """The servers a wait ran out on, until one answers again; and the one wait let through to each.
+
+    While a server is silent, the first wait on it (any connection, any thread) is the probe
+    and waits its whole bound; a wait that starts while the probe is under way fails at once
+    instead of tying up its thread for the same silence, so the other requests of a worker
+    — warm reads, the health check — are not queued behind a database that does not answer.
+    Any answer from the server ends the silence.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._since: dict[str, float] = {}
+        self._probing: set[str] = set()
+
+    def any(self) -> bool:
+        return bool(self._since)  # read without the lock: a stale answer only delays the check by one wait
+
+    def admit(self, server: str) -> bool:
+        """True: this wait is the probe (call ``probe_done``); False: the server is not silent.
+        Raises ``DatabaseNotAnswering`` when another wait is already probing it."""
+        with self._lock:
+            since = self._since.get(server)
+            if since is None:
+                return False
+            if server in self._probing:
+                silent_for = time.monotonic() - since
+                raise DatabaseNotAnswering(
+                    f"PostgreSQL has not answered for {silent_for:.1f} s; another connection is waiting for it"
+                )
+            self._probing.add(server)
+            return True
+
+    def probe_done(self, server: str) -> None:
+        with self._lock:
+            self._probing.discard(server)
+
+    def went_silent(self, server: str) -> None:
+        with self._lock:
+            self._since.setdefault(server, time.monotonic())
+
+    def answered(self, server: str) -> None:
+        with self._lock:
+            self._since.pop(server, None)
+
+
+silent_servers = SilentServers()
+
+
+def wait_within_bounds(conn: Any) -> None:
+    """psycopg2's wait callback: wait for the server as libpq would, but never past the bound.
+
+    The bound is the connection's own (``wait_seconds``), cut short by an enclosing
+    ``database_deadline``. Raises ``DatabaseNotAnswering`` when it is reached, and at once
+    when the server is silent and another wait is already probing it (``SilentServers``).
+    """
+    limit = _wait_limit(conn)
+    deadline = None if limit is None else time.monotonic() + limit
+    outer = _deadline.get()
+    if outer is not None:
+        deadline = outer if deadline is None else min(deadline, outer)
+    # A wait with no bound of its own (a migration run with the statement bound off) waits as asked.
+    server = _server_of(conn) if limit is not None and silent_servers.any() else None
+    probing = server is not None and silent_servers.admit(server)
+    try:
+        _poll_until(conn, deadline, limit)
+    except DatabaseNotAnswering:
+        silent_servers.went_silent(server if server is not None else _server_of(conn))
+        raise
+    finally:
+        if probing:
+            silent_servers.probe_done(server)  # type: ignore[arg-type]
+    if server is not None:
+        silent_servers.answered(server)
+
+
+def _poll_until(conn: Any, deadline: float | None, limit: float | None) -> None:
+    """Drive psycopg2's non-blocking I/O until it is done, waiting on the socket until ``deadline`` at most."""
+    while True:
+        state = conn.poll()
+        if state == extensions.POLL_OK:
+            return
+        if state == extensions.POLL_READ:
+            events = select.POLLIN
+        elif state == extensions.POLL_WRITE:
+            events = select.POLLOUT
+        else:
+            raise psycopg2.OperationalError(f"unexpected psycopg2 poll state {state!r}")
+        poller = select.poll()
+        poller.register(conn.fileno(), events)
+        timeout_ms = None if deadline is None else max(0.0, (deadline - time.monotonic()) * 1000)
+        if not poller.poll(timeout_ms):
+            waited = "" if limit is None else f" within {limit:g} s"
+            raise DatabaseNotAnswering(f"PostgreSQL did not answer{waited} (the connection is dropped)")
+
+
+@contextmanager
+def database_deadline(seconds: float) -> Iterator[None]:
+    """Every wait on PostgreSQL inside the block ends ``seconds`` from now at the latest (the health check's budget)."""
+    end = time.monotonic() + seconds
+    outer = _deadline.get()
+    token = _deadline.set(end if outer is None else min(end, outer))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def install_wait_callback() -> None:
+    """Make psycopg2 wait through ``wait_within_bounds`` (process-wide; idempotent)."""
+    current = extensions.get_wait_callback()
+    if current is wait_within_bounds:
+        return
+    if current is not None:
+        # A coroutine library's callback (psycogreen): replacing it would block its event loop.
+        log.warning("psycopg2 already has a wait callback (%r); database waits are not bounded", current)
+        return
+    extensions.set_wait_callback(wait_within_bounds)
+
+
+# --- Per-dialect settings -------------------------------------------------------------------------
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # SQLite ignores foreign keys (and so ON DELETE SET NULL) unless asked per connection.
@@ -37,10 +265,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def configure_engine(app: Flask, db: SQLAlchemy) -> None:
-    """Per-dialect connection settings on the app's engine (SQLite: foreign keys, and WAL for a file)."""
+    """Per-dialect connection settings on the app's engine (SQLite: foreign keys, and WAL for a file;
+    PostgreSQL: the bounded waits, whose bounds ``web.config.engine_options`` put in ``connect_args``)."""
     with app.app_context():
         engine = db.engine
-        if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        if engine.dialect.name == "postgresql":
+            install_wait_callback()
+        elif engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
             event.listen(engine, "connect", _sqlite_pragmas)
         elif engine.dialect.name == "sqlite":
             event.listen(engine, "connect", lambda conn, _rec: conn.execute("PRAGMA foreign_keys=ON"))

@@ -2,8 +2,11 @@
 
 The session store has its own path (``web.platform.session_store``: 503 ``session_store_unavailable``).
 This covers the application database when it is not the session store's: a view's
-query fails because PostgreSQL is restarting, the pool cannot connect, or a
-connection was cut. Bugs (integrity errors, bad SQL) stay 500s. Logged once per
+query fails because PostgreSQL is restarting, the pool cannot connect, a connection
+was cut, the server cancelled a statement at ``statement_timeout``, or the database
+stopped answering and the client gave up waiting (``web.platform.db``: a frozen or
+partitioned server costs at most the configured bounds, not a hang). Bugs (integrity
+errors, bad SQL) stay 500s. Logged once per
 incident; the health check's database probe logs the recovery. Here: what counts
 as an outage and how one is logged and cleaned up; the 503 itself is answered by
 ``web.errors.handle_database_error``.
@@ -43,7 +46,15 @@ database_incident = Incident("database")
 
 
 def is_outage(exc: BaseException) -> bool:
-    """The database could not be reached or dropped the connection (not a bug in a statement)."""
+    """The database could not be reached, did not answer in time, or dropped the connection (not a bug).
+
+    ``OperationalError`` is what SQLAlchemy makes of psycopg2's: a refused or timed-out
+    connection, a server shutting down, ``QueryCanceled`` (``statement_timeout``) and
+    ``LockNotAvailable``, and ``web.platform.db.DatabaseNotAnswering`` (a wait that ran
+    past its bound; psycopg2 has closed that connection and SQLAlchemy drops it and the
+    rest of its pool, so the next request connects afresh). A pool with no free
+    connection in time is ``TimeoutError``.
+    """
     if isinstance(exc, PoolTimeoutError | OperationalError):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated

@@ -4,6 +4,11 @@ Safe to poll every second from a load balancer: no session is opened or written,
 at most three backend round trips per call, each bounded by short timeouts, and
 nothing in the answer names a host, a URL or a credential.
 
+Every database wait of one call ends within ``HEALTH_DB_TIMEOUT_SECONDS`` in all
+(``web.platform.db.database_deadline``), so a database that stops answering makes the
+check unhealthy (503) in about that time, and a Redis that does not answer costs at most
+its socket timeout.
+
 Round trips: Redis backend — one pipelined MULTI (SET PX, GET, DEL) and one SQL
 statement (the job status query, which is also the database check). SQL backend —
 INSERT and DELETE ... RETURNING of a probe row, then the job status query. The
@@ -28,8 +33,9 @@ import redis
 from flask import Flask
 from sqlalchemy import Connection, Engine, create_engine, delete, insert
 
+from web.config import postgres_connect_args
 from web.extensions import db
-from web.platform.db import retry_stale_connection
+from web.platform.db import database_deadline, retry_stale_connection
 from web.platform.models import utcnow
 from web.platform.outages import database_incident
 from web.platform.session_store.base import report_store_failure, report_store_recovered
@@ -87,11 +93,13 @@ def _build_health_engine(app: Flask) -> Engine:
         max_overflow=2,
         pool_timeout=timeout,
         pool_pre_ping=False,  # a ping would be a fourth round trip; a dead connection is retried once instead
-        connect_args={
-            # libpq rounds connect timeouts below 2 s up to 2 s.
-            "connect_timeout": max(2, int(timeout)),
-            "options": f"-c statement_timeout={int(timeout * 1000)} -c lock_timeout={int(timeout * 500)}",
-        },
+        # The app's socket settings with the health check's own bounds: each statement is cancelled
+        # by the server after ``timeout`` (a SET at connect, which PgBouncer passes on), and
+        # health_document's database_deadline ends every wait of one call within ``timeout`` in all.
+        connect_args=postgres_connect_args(
+            connect_seconds=min(timeout, float(app.config["DATABASE_CONNECT_TIMEOUT_SECONDS"])),
+            statement_seconds=timeout,
+        ),
     )
     _built_engines.add(engine)
     return engine
@@ -178,8 +186,11 @@ def check_database(app: Flask, scheduler: SchedulerReport) -> tuple[Check, Any |
 def health_document(app: Flask) -> tuple[dict[str, Any], int]:
     """The health document and its HTTP status: 200 healthy or degraded, 503 unhealthy."""
     scheduler: SchedulerReport = app.extensions[SCHEDULER_KEY]
-    store = check_session_store(app)
-    database, jobs_state = check_database(app, scheduler)
+    # One budget for every database wait of this call (the SQL store's probe and the database
+    # check): a database that stops answering makes the answer a 503 within it, not a hang.
+    with database_deadline(float(app.config["HEALTH_DB_TIMEOUT_SECONDS"])):
+        store = check_session_store(app)
+        database, jobs_state = check_database(app, scheduler)
     jobs, overdue = scheduler.describe(app, jobs_state, datetime.now(UTC))
     slow = store.latency_ms > float(app.config["HEALTH_SLOW_STORE_MS"])
     if not (store.ok and database.ok):
