@@ -22,14 +22,14 @@ from web.identity import accounts_api, auth_api, session_index_api
 from web.identity.auth import configure_password_hashing
 from web.identity.login import configure_login
 from web.identity.session_index import record_activity
-from web.identity.session_sync import register_session_sync
+from web.identity.session_sync import PendingSessionChangesCollector, register_session_sync
 from web.identity.throttle import init_signin_throttle
 from web.jobs.health import register_job_health
 from web.platform import api_spec, health, pages
 from web.platform.db import configure_engine
 from web.platform.http import register_converters
 from web.platform.logging_setup import configure_logging, register_request_id
-from web.platform.metrics import register_metrics
+from web.platform.metrics import add_scrape_collector, register_metrics
 from web.platform.security import register_security as register_security_headers
 
 # The page modules add their routes to the one "pages" blueprint (web.platform.pages) when imported.
@@ -106,4 +106,5 @@ def register_operations(app: Flask) -> None:
     """Metrics; the jobs on /metrics and in the health document (the scheduler starts in gunicorn.conf.py)."""
     register_metrics(app)
     register_job_health(app)
+    add_scrape_collector(app, PendingSessionChangesCollector())
     app.session_interface.sessionless_paths = health.SESSIONLESS_PATHS  # type: ignore[attr-defined]

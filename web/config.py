@@ -241,6 +241,8 @@ def operations_config_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         # Crontab syntax, five fields; days of the week as in crontab (0 or 7 = Sunday) or by name.
         "SESSION_CLEANUP_CRON": env.get("SESSION_CLEANUP_CRON", "0 3 * * *"),
         "STALE_DEAL_CLEANUP_CRON": env.get("STALE_DEAL_CLEANUP_CRON", "0 2 * * sun"),
+        # Every minute: the backstop for processes that never saw the store fail (web.identity.session_sync).
+        "SESSION_SYNC_CRON": env.get("SESSION_SYNC_CRON", "* * * * *"),
         "SESSION_CLEANUP_BATCH_SIZE": _whole_number(env, "SESSION_CLEANUP_BATCH_SIZE", 5000),
         # Users per UPDATE: 2000 kept each statement at 0.03 s over a million users; 5000 took 0.56 s.
         "STALE_DEAL_CLEANUP_BATCH_SIZE": _whole_number(env, "STALE_DEAL_CLEANUP_BATCH_SIZE", 2000),

@@ -1,10 +1,11 @@
-"""Fault injection in the store clients: count a request's I/O steps, fail the k-th.
+"""Fault injection in the store clients: count a request's I/O steps, make the store of the k-th fail.
 
 The steps are every SQL statement and every COMMIT on the app's engine (the SQL session
-store's included, it shares the engine), and every round trip to Redis. A step that fails
-raises what a dropped connection raises in that client (``OperationalError`` from the
-database, ``redis.ConnectionError`` from Redis), before anything is sent, so the server
-never sees it. Real servers stay up: the fault is in the client, one step at a time.
+store's included, it shares the engine), and every round trip to Redis. From step k to the
+end of the block, every step on the same store raises what a dropped connection raises in
+that client (``OperationalError`` from the database, ``redis.ConnectionError`` from Redis),
+before anything is sent, so the server never sees it; the other store keeps working. Real
+servers stay up: the fault is in the client.
 """
 
 from __future__ import annotations
@@ -35,10 +36,19 @@ class FaultPlan:
 
     def step(self, kind: str) -> None:
         self.steps.append(kind)
-        if self.fail_at is not None and len(self.steps) == self.fail_at:
+        if self.fail_at is None or len(self.steps) < self.fail_at:
+            return
+        first = self.steps[self.fail_at - 1]
+        # From step k on, the store that failed stays down until the request ends (a client's own
+        # retry, as redis-py makes one, finds it down too); the other store keeps working.
+        if self.store(kind) == self.store(first):
             if kind == "redis":
                 raise redis.exceptions.ConnectionError("injected fault")
             raise OperationalError(f"injected fault at {kind}", None, InjectedFault(kind))
+
+    @staticmethod
+    def store(kind: str) -> str:
+        return "redis" if kind == "redis" else "database"
 
 
 @contextmanager

@@ -34,14 +34,15 @@ Functions (each that takes ``db_session`` owns its transaction unless it says "a
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from flask import Flask, current_app, g, request
-from flask.globals import request_ctx
-from sqlalchemy import delete, func, insert, select
+from flask import Flask, current_app, g, request, session
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Connection, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from web.audit.service import record_event
@@ -50,6 +51,7 @@ from web.extensions import db
 from web.identity.models import PendingSessionChange, User, UserSession
 from web.identity.session_index import ROLE_KEY, live_store
 from web.platform.client import ClientInfo
+from web.platform.health.checks import health_engine
 from web.platform.models import utcnow
 from web.platform.session_store.base import (
     Transform,
@@ -71,15 +73,22 @@ APPLY_BATCH = 500
 def owe_user_sync(db_session: Session, user_ids: Iterable[int]) -> None:
     """Adds, in the caller's transaction: these users' live sessions must be brought in line with their rows."""
     rows = [{"user_id": user_id, "sid_hash": None, "created_at": utcnow()} for user_id in sorted(set(user_ids))]
-    if rows:
-        db_session.execute(insert(PendingSessionChange), rows)
+    _owe(db_session, rows)
 
 
 def owe_destroy(db_session: Session, *, user_id: int, sid_hashes: Iterable[str]) -> None:
     """Adds, in the caller's transaction: these sessions of the user must be destroyed."""
     rows = [{"user_id": user_id, "sid_hash": sid_hash, "created_at": utcnow()} for sid_hash in sid_hashes]
-    if rows:
-        db_session.execute(insert(PendingSessionChange), rows)
+    _owe(db_session, rows)
+
+
+def _owe(db_session: Session, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    db_session.execute(insert(PendingSessionChange), rows)
+    # Until they are applied (normally right after the commit), this process's next request
+    # settles them first, whatever failed meanwhile; the job settles them for the other processes.
+    mark_changes_owed(*{row["user_id"] for row in rows})
 
 
 # --- Applying ---------------------------------------------------------------------------------------
@@ -88,29 +97,33 @@ def owe_destroy(db_session: Session, *, user_id: int, sid_hashes: Iterable[str])
 def apply_pending(db_session: Session, *, user_ids: Iterable[int] | None = None) -> int:
     """Apply pending rows (of these users, or all) to the store and delete them; returns how many were applied.
 
-    A store failure leaves every row in place (applying is idempotent), marks this process as
-    owing, and is raised for the caller to answer 503.
+    A failure leaves every row in place (applying is idempotent) and is raised for the caller
+    to answer 503; this process stays marked as owing those users (``mark_changes_owed``) until
+    their rows are applied, here or by a full pass (``apply_before_serving``).
     """
     query = select(PendingSessionChange).order_by(PendingSessionChange.id).limit(APPLY_BATCH)
+    ids = sorted(set(user_ids)) if user_ids is not None else []
     if user_ids is not None:
-        ids = sorted(set(user_ids))
         if not ids:
             return 0
         query = query.where(PendingSessionChange.user_id.in_(ids))
     rows = db_session.scalars(query).all()
     if not rows:
+        if user_ids is not None:
+            settle_changes_owed(*ids)
         return 0
     store = live_store()
     try:
         destroyed = _apply(db_session, rows)
     except store.store_errors():
         db_session.rollback()
-        mark_changes_owed()
         raise
     if destroyed:
         db_session.execute(delete(UserSession).where(UserSession.sid_hash.in_(destroyed)))
     db_session.execute(delete(PendingSessionChange).where(PendingSessionChange.id.in_([row.id for row in rows])))
     db_session.commit()
+    if user_ids is not None and len(rows) < APPLY_BATCH:
+        settle_changes_owed(*ids)  # everything these users were owed is applied
     return len(rows)
 
 
@@ -264,12 +277,47 @@ def revoke_all_sessions(
 # --- In the running app ---------------------------------------------------------------------------------
 
 
-def pending_summary(db_session: Session) -> tuple[int, datetime | None]:
+def pending_summary(executor: Session | Connection) -> tuple[int, datetime | None]:
     """How many changes the store owes, and since when the oldest (for health and metrics)."""
-    count, oldest = db_session.execute(
+    count, oldest = executor.execute(
         select(func.count(PendingSessionChange.id), func.min(PendingSessionChange.created_at))
     ).one()
     return int(count), oldest
+
+
+def settle_all(*, progress: Callable[[int], None] | None = None) -> int:
+    """The ``session_sync`` job: apply everything the store owes, batch after batch; returns how many."""
+    applied = 0
+    while True:
+        batch = apply_pending(db.session)
+        applied += batch
+        if progress is not None:
+            progress(applied)
+        if batch < APPLY_BATCH:
+            return applied
+
+
+class PendingSessionChangesCollector(Collector):
+    """``session_changes_pending`` and the oldest one's age on /metrics, read from the database when scraped."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            with health_engine(current_app._get_current_object()).connect() as conn:  # type: ignore[attr-defined]
+                count, oldest = pending_summary(conn)
+        except Exception as exc:
+            log.warning("pending session changes unavailable for /metrics: %s: %s", type(exc).__name__, exc)
+            return
+        yield GaugeMetricFamily(
+            "session_changes_pending",
+            "Changes the database recorded that the session store has not yet taken (web.identity.session_sync).",
+            value=count,
+        )
+        age = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
+        yield GaugeMetricFamily(
+            "session_changes_pending_oldest_seconds",
+            "Age of the oldest pending session change (0 when none).",
+            value=age,
+        )
 
 
 def apply_before_serving() -> None:
@@ -281,12 +329,7 @@ def apply_before_serving() -> None:
     """
     if not changes_owed() or request.path in current_app.session_interface.sessionless_paths:  # type: ignore[attr-defined]
         return
-    applied = 0
-    while True:
-        batch = apply_pending(db.session)
-        applied += batch
-        if batch < APPLY_BATCH:
-            break
+    applied = settle_all()
     settle_changes_owed()
     if applied:
         log.info("applied %d session change(s) the store owed", applied)
@@ -294,9 +337,7 @@ def apply_before_serving() -> None:
 
 
 def _reopen_session() -> None:
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    ctx = request_ctx._get_current_object()  # type: ignore[attr-defined]
-    ctx.session = app.session_interface.open_session(app, ctx.request)
+    live_store().refresh(session)  # type: ignore[arg-type]
     g.pop("_login_user", None)  # Flask-Login's per-request cache of the user, read from the old session
 
 

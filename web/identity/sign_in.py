@@ -21,6 +21,7 @@ from web.identity.session_sync import Revocation
 from web.identity.session_user import session_values, signed_in_user, user_from_session
 from web.platform.http import client_info, current_session_id
 from web.platform.models import utcnow
+from web.platform.outages import discard_failed_transaction
 
 
 def sign_in(*, email: str, password: str) -> User | None:
@@ -70,6 +71,8 @@ def start_user_session(user: User) -> None:
             replaces_session_id=previous_sid,
         )
     except BaseException:
+        # The failed transaction goes first: on SQLite its write lock would hold up the store's delete.
+        discard_failed_transaction(db.session)
         abandon_session()
         raise
     if indexed is None:  # deactivated between the password check and now

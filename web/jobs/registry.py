@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from web.audit.jobs import purge_audit_trail
+from web.identity.session_sync import settle_all
 from web.jobs.cleanup import cleanup_expired_sessions, clear_stale_deals
 
 # A job body: runs inside an app context, returns the number of rows it affected,
@@ -42,6 +43,13 @@ JOBS: tuple[JobSpec, ...] = (
         run=clear_stale_deals,
         cron_setting="STALE_DEAL_CLEANUP_CRON",
         description="Clear users.last_deal_id where the deal is deleted or no longer visible",
+    ),
+    JobSpec(
+        id="session_sync",
+        run=settle_all,
+        cron_setting="SESSION_SYNC_CRON",
+        description="Apply the session-store changes the database recorded and the store has not yet taken",
+        lock_ttl_seconds=300,
     ),
     JobSpec(
         id="audit_retention",

@@ -297,6 +297,22 @@ class MergingSessionInterface(ServerSideSessionInterface):
         session.stored_ttl = self.lifetime.total_seconds()
         session.cookie_due = True
 
+    def refresh(self, session: DealDeskSession) -> None:
+        """Read the request's session again from the store (something rewrote or destroyed it meanwhile).
+
+        A session the store no longer holds is over: emptied, and its cookie goes with the response.
+        """
+        if session.is_new:
+            return
+        loaded = self.load_from_store(self._get_store_id(session.sid))
+        session.clear()
+        if loaded is None:
+            session.destroyed = True
+            return
+        session.update(self.serializer.decode(loaded[0]))
+        session.original = self.serializer.decode(loaded[0])
+        session.stored_ttl = loaded[1]
+
     @contextmanager
     def joining(self, connection: Connection) -> Iterator[None]:
         """Session writes in the block join ``connection``'s transaction when the store lives in
@@ -474,22 +490,31 @@ _store_down_since: float | None = None
 
 
 class _Owed:
-    """Whether this process may serve sessions that still owe the store a change the database recorded."""
+    """Why this process may serve sessions that still owe the store a change the database recorded:
+    the users whose changes it recorded and has not applied yet, and ``STORE_WAS_DOWN``."""
 
-    pending = False
+    reasons: set[object] = set()
 
 
-def mark_changes_owed() -> None:
-    """This process failed to apply a recorded change, or saw the store fail: settle before serving sessions."""
-    _Owed.pending = True
+# The store failed and came back: whatever was recorded meanwhile, by any process, may be owed.
+STORE_WAS_DOWN = "store_was_down"
+
+
+def mark_changes_owed(*reasons: object) -> None:
+    """Settle before serving sessions (``web.identity.session_sync.apply_before_serving``)."""
+    _Owed.reasons.update(reasons or (STORE_WAS_DOWN,))
 
 
 def changes_owed() -> bool:
-    return _Owed.pending
+    return bool(_Owed.reasons)
 
 
-def settle_changes_owed() -> None:
-    _Owed.pending = False
+def settle_changes_owed(*reasons: object) -> None:
+    """Those reasons are settled (all of them when none is named)."""
+    if reasons:
+        _Owed.reasons.difference_update(reasons)
+    else:
+        _Owed.reasons.clear()
 
 
 def report_store_failure(operation: str, exc: BaseException) -> None:
