@@ -20,6 +20,10 @@ person pressing the button again would. Meanwhile, on the plan's clock:
 
 No 500 at any time, and no 503 outside a fault and the 5 s after it.
 
+Four users also sign in a second browser and sign it out from the first one (``DELETE /api/sessions/<id>``),
+one shortly after each fault starts and one with nothing failing, retrying until the app takes it. At the end
+every such browser must be signed out: no session outlives a revocation, whatever failed meanwhile.
+
 At the end, for every user: the session's current deal (``GET /api/deals/current``)
 == ``users.last_deal_id`` == the last selection that user saw succeed.
 
@@ -51,6 +55,8 @@ from web.config import normalize_database_url
 from web.demo import DEMO_PASSWORD
 
 REQUEST_TIMEOUT = 10.0
+# Browsers signed out from another browser during the faults (one per fault, one with none).
+REVOCATIONS = 4
 SETTLE_SECONDS = 30.0
 
 
@@ -192,6 +198,78 @@ class SimUser:
             self.final_deal = -status  # recorded as a mismatch with its status
 
 
+class RevokedBrowser:
+    """A second browser of a simulated user's account, which that user signs out from the first one during a fault.
+
+    The revocation is retried until the app takes it (2xx) or says the session is already gone (404), as a
+    person would press the button again; at the end this browser must be signed out (401), whatever failed.
+    """
+
+    def __init__(self, owner: SimUser) -> None:
+        self.owner = owner
+        self.http = requests.Session()
+        self.public_id = ""
+        self.revoked_at: float | None = None
+        self.attempts = 0
+
+    def sign_in(self) -> None:
+        base = self.owner.base_url
+        csrf = self.http.get(f"{base}/api/csrf", timeout=30).json()["csrf_token"]
+        self.http.post(
+            f"{base}/api/auth/login",
+            json={"email": self.owner.account.email, "password": DEMO_PASSWORD},
+            headers={"X-CSRFToken": csrf},
+            timeout=30,
+        ).raise_for_status()
+        sessions = self.http.get(f"{base}/api/sessions", timeout=30).json()["sessions"]
+        self.public_id = next(row["id"] for row in sessions if row["current"])
+
+    def revoke(self, clock: Clock, deadline: float) -> None:
+        """From the owner's browser; until taken or the deadline (monotonic)."""
+        owner = requests.Session()  # the owner's cookies, not its Session object: that one is busy in its thread
+        owner.cookies.update(self.owner.http.cookies)
+        while time.monotonic() < deadline:
+            self.attempts += 1
+            try:
+                status = owner.delete(
+                    f"{self.owner.base_url}/api/sessions/{self.public_id}",
+                    headers={"X-CSRFToken": self.owner.csrf},
+                    timeout=REQUEST_TIMEOUT,
+                ).status_code
+            except requests.RequestException:
+                status = 0
+            if 200 <= status < 300 or status == 404:
+                self.revoked_at = clock.now()
+                break
+            time.sleep(0.25)
+        owner.close()
+
+    def still_signed_in(self) -> bool:
+        try:
+            return self.http.get(f"{self.owner.base_url}/api/me", timeout=REQUEST_TIMEOUT).status_code != 401
+        except requests.RequestException:
+            return True  # no answer proves nothing: counted as outliving
+
+
+def revoke_during_faults(browsers: list[RevokedBrowser], plan: Plan, recorder: Recorder, stop: threading.Event) -> None:
+    """One revocation shortly after each fault starts (and one with nothing failing), each retried until taken."""
+    moments = [
+        plan.redis_stop_at + 1.0,
+        plan.postgres_freeze_at + 1.0,
+        plan.redis_oom_at + 1.0,
+        plan.postgres_restart_at + plan.postgres_down_seconds + 2.0,
+    ]
+    workers = []
+    for browser, moment in zip(browsers, moments, strict=False):
+        stop.wait(max(0.0, moment - recorder.clock.now()))
+        deadline = time.monotonic() + plan.load_seconds + SETTLE_SECONDS
+        worker = threading.Thread(target=browser.revoke, args=(recorder.clock, deadline), daemon=True)
+        worker.start()
+        workers.append(worker)
+    for worker in workers:
+        worker.join(timeout=plan.load_seconds + SETTLE_SECONDS)
+
+
 def poll_health(base_url: str, recorder: Recorder, stop: threading.Event) -> None:
     """The health check through nginx every 100 ms, as a load balancer would poll it."""
     with requests.Session() as http:
@@ -290,6 +368,9 @@ def _run_on(cluster: Cluster, plan: Plan) -> dict[str, Any]:
     users = [SimUser(i, cluster.url, account, recorder, seed=i) for i, account in enumerate(accounts)]
     for user in users:
         user.sign_in()
+    revoked = [RevokedBrowser(user) for user in users[:REVOCATIONS]]
+    for browser in revoked:
+        browser.sign_in()
     recorder.clock = Clock()  # the load's clock starts now
     stop_load, stop_faults = threading.Event(), threading.Event()
     threads = [threading.Thread(target=u.run, args=(stop_load, plan.think_seconds), daemon=True) for u in users]
@@ -306,6 +387,8 @@ def _run_on(cluster: Cluster, plan: Plan) -> dict[str, Any]:
 
     injector = threading.Thread(target=faults, daemon=True)
     injector.start()
+    revoker = threading.Thread(target=revoke_during_faults, args=(revoked, plan, recorder, stop_faults), daemon=True)
+    revoker.start()
     time.sleep(max(0.0, plan.load_seconds - recorder.clock.now()))
     injector.join(timeout=120)
     recorder.event("load_stopped")
@@ -315,8 +398,19 @@ def _run_on(cluster: Cluster, plan: Plan) -> dict[str, Any]:
     deadline = time.monotonic() + SETTLE_SECONDS
     for user in users:
         user.settle(deadline)
+    revoker.join(timeout=SETTLE_SECONDS)
     in_database = database_last_deals(cluster, [u.account.id for u in users])
     report = analyse(plan, recorder.calls, recorder.events, users, in_database)
+    report["revocations"] = {
+        "made": len(revoked),
+        "taken": sum(1 for b in revoked if b.revoked_at is not None),
+        "attempts": sum(b.attempts for b in revoked),
+        "outlived": sum(1 for b in revoked if b.still_signed_in()),
+    }
+    report["checks"]["no_session_outlived_a_revocation"] = report["revocations"]["outlived"] == 0 and report[
+        "revocations"
+    ]["taken"] == len(revoked)
+    report["passed"] = all(report["checks"].values())
     report["fault_injection_error"] = repr(fault_error[0]) if fault_error else None
     report["scheduler"] = cluster.scheduler_note
     report["processes_alive_at_end"] = {name: info["alive"] for name, info in cluster.status().items()}
@@ -326,6 +420,8 @@ def _run_on(cluster: Cluster, plan: Plan) -> dict[str, Any]:
     report["failed_calls"] = [asdict(c) for c in recorder.calls if c.status != 200][:2000]
     for user in users:
         user.http.close()
+    for browser in revoked:
+        browser.http.close()
     return report
 
 
