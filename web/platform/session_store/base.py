@@ -218,7 +218,17 @@ class MergingSessionInterface(ServerSideSessionInterface):
 
     @abstractmethod
     def store_errors(self) -> tuple[type[BaseException], ...]:
-        """Exceptions that mean the store is down rather than the code is wrong."""
+        """Exceptions that mean the store is down rather than the code is wrong.
+
+        What every store operation raises for an outage of any kind: code that catches
+        these needs no check of its own (the Redis store turns refusals such as ``OOM``
+        into one of them).
+        """
+
+    def is_store_outage(self, exc: BaseException) -> bool:
+        """Whether ``exc``, raised by this store or by its client used directly (the health
+        probe, the sign-in throttle), means the store cannot serve now: a 503, not a 500."""
+        return isinstance(exc, (*self.store_errors(), SessionStoreError))
 
     def store_id_for_sid(self, sid: str) -> str:
         return self._get_store_id(sid)
