@@ -435,7 +435,8 @@ class MergingSessionInterface(ServerSideSessionInterface):
     def _persist(self, app: Flask, session: DealDeskSession, response: Response) -> None:
         store_id = self._get_store_id(session.sid)
         if session.destroyed:
-            self._delete_cookie(app, response)
+            if self.get_cookie_name(app) in request.cookies:  # an abandoned first sign-in has none to remove
+                self._delete_cookie(app, response)
             if session.from_store and session.anonymous_cookie_sent:
                 # Signed out: the browser starts anonymous with nothing. A sign-in abandoned half-way
                 # keeps its anonymous cookie, so a retry still has its CSRF token.
