@@ -288,3 +288,21 @@ def test_a_redis_that_cannot_serve_is_a_503_never_a_500(redis_app, demo, redis_s
         response = case.send()  # the same request once the store serves again
         assert response.status_code == case.healthy, response.get_data(as_text=True)
     case.done()
+
+
+@ON_REDIS_STACKS
+def test_a_redis_error_that_is_a_bug_stays_a_500_with_its_traceback(redis_app, redis_server):
+    """``WRONGTYPE`` comes as the same class as ``BUSY``: only the outage kinds are 503s."""
+    client = redis_app.extensions["dealdesk_redis"]
+    key = f"{redis_app.config['SESSION_KEY_PREFIX']}a-list"
+
+    def read_a_list_as_a_string():  # type: ignore[no-untyped-def]
+        client.rpush(key, b"x")
+        return {"value": client.get(key)}
+
+    redis_app.add_url_rule("/api/test/wrongtype", view_func=read_a_list_as_a_string)
+    with captured_logs() as logs:
+        response = redis_app.test_client().get("/api/test/wrongtype")
+    assert response.status_code == 500
+    assert response.get_json()["error"]["code"] == "internal_error"
+    assert logs.tracebacks()  # a bug is logged with its traceback

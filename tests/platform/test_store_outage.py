@@ -20,8 +20,8 @@ from prometheus_client import REGISTRY
 
 from tests.support.clients import ApiClient
 from tests.support.servers import RedisServer
-from tests.support.state import last_deal_id
 from tests.support.stacks import POSTGRES_REDIS, SQLITE_REDIS, StackSettings
+from tests.support.state import last_deal_id
 
 ON_REDIS_STACKS = pytest.mark.parametrize("stack", [SQLITE_REDIS, POSTGRES_REDIS], indirect=True)
 
