@@ -271,8 +271,9 @@ BASE_CONFIG: dict[str, Any] = {
     # The token lives as long as the server-side session it is bound to.
     "WTF_CSRF_TIME_LIMIT": None,
     "RATELIMIT_HEADERS_ENABLED": True,
-    # A sign-in throttle that cannot reach its storage lets sign-in through rather than failing it.
-    "RATELIMIT_SWALLOW_ERRORS": True,
+    # A sign-in throttle that cannot reach its storage answers 503 rather than letting guesses
+    # through uncounted (web.identity.throttle); swallowing would also log a traceback per request.
+    "RATELIMIT_SWALLOW_ERRORS": False,
 }
 
 DEVELOPMENT_SECRET_KEY = "dev-only-insecure-secret-key"

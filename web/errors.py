@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, make_response, render_template, request
+import redis
+from flask import Flask, Response, current_app, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -133,6 +134,19 @@ def handle_session_store_failure(error: Exception) -> Response:
     return session_store_unavailable_response()
 
 
+def handle_redis_error(error: redis.exceptions.RedisError) -> Response:
+    """A Redis error from the store's client used directly in a view (the sign-in throttle's counters).
+
+    The store's own operations raise its ``store_errors()``, handled above. An outage of any
+    kind (``OOM``, ``READONLY``, ``BUSY``... — ``is_store_outage``) is answered like theirs; any
+    other error (``WRONGTYPE``, a syntax error) is a bug: a 500 with its traceback.
+    """
+    interface = current_app.session_interface
+    if isinstance(interface, MergingSessionInterface) and interface.is_store_outage(error):
+        return handle_session_store_failure(error)
+    return make_response(handle_unexpected_error(error))
+
+
 def handle_session_ended(error: SessionEnded) -> Response | tuple[str, int]:
     """Signed out elsewhere while this request ran: nothing it did is kept, the cookie goes (the session says so)."""
     db.session.rollback()
@@ -154,5 +168,7 @@ def register_error_handlers(app: Flask) -> None:
     store_errors = interface.store_errors() if isinstance(interface, MergingSessionInterface) else ()
     for error in (*store_errors, SessionStoreError):
         app.register_error_handler(error, handle_session_store_failure)
+    # Redis's errors outside the store's operations: a handler per class cannot tell OOM from WRONGTYPE.
+    app.register_error_handler(redis.exceptions.RedisError, handle_redis_error)
     app.register_error_handler(SessionEnded, handle_session_ended)
     app.register_error_handler(Exception, handle_unexpected_error)

@@ -54,22 +54,23 @@ def test_session_holds_only_plain_values(api, app, demo):
 
 
 def test_sign_in_issues_a_new_session_id(api, app, demo):
-    assert api.csrf  # an anonymous session exists before sign-in
-    anonymous_sid = api.session_id()
-    assert anonymous_sid is not None
+    assert api.csrf  # a visitor's session is a signed cookie: no session id before sign-in
+    assert api.session_id() is None
     api.login("alice@acme.test")
-    assert api.session_id() != anonymous_sid
-    assert stored_session(app, anonymous_sid) is None
+    signed_in_sid = api.session_id()
+    assert signed_in_sid is not None
+    assert stored_session(app, signed_in_sid)["_user_id"] == str(demo["alice"])
 
 
 def test_fixated_session_id_is_useless_after_sign_in(browser, app, demo):
-    attacker = browser()
-    assert attacker.csrf
-    planted = attacker.session_id()
+    planted = "attacker-chosen-session-id"
     victim = browser()
     victim.client.set_cookie("dealdesk_session", planted)
     victim.login("alice@acme.test")
+    assert victim.session_id() != planted
     # The attacker's cookie never became a signed-in session.
+    attacker = browser()
+    attacker.client.set_cookie("dealdesk_session", planted)
     assert attacker.get("/api/me").status_code == 401
 
 

@@ -95,7 +95,8 @@ def test_dead_redis_answers_503_quickly_and_recovers_with_the_selection(outage_a
     assert_unavailable(alice.get("/"), api=False)
     assert_unavailable(alice.client.post("/api/deals/current", headers={"X-CSRFToken": csrf}))
     newcomer = ApiClient(outage_app.test_client())
-    assert_unavailable(newcomer.client.get("/api/csrf"))
+    assert newcomer.client.get("/api/csrf").status_code == 200  # a visitor's session is a cookie, not the store's
+    assert_unavailable(newcomer.post("/api/auth/login", json={"email": "bob@acme.test", "password": "demo-password"}))
     health, elapsed = timed(lambda: outage_app.test_client().get("/api/health/session"))
     assert health.status_code == 503 and health.get_json()["status"] == "unhealthy"
     assert health.get_json()["checks"]["session_store"]["ok"] is False

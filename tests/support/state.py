@@ -90,3 +90,11 @@ def session_rows(app: Flask) -> int:
         count = len(db.session.scalars(select(SessionRecord.id)).all())
         db.session.remove()
         return count
+
+
+def stored_session_count(app: Flask) -> int:
+    """How many sessions the store holds: Redis keys under the app's prefix (SCAN), or rows of ``sessions``."""
+    client = app.extensions.get("dealdesk_redis")
+    if client is None:
+        return session_rows(app)
+    return sum(1 for _ in client.scan_iter(match=f"{app.config['SESSION_KEY_PREFIX']}*", count=1000))

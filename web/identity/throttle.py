@@ -10,9 +10,21 @@ address has used up its failures, every attempt is answered 429 ``rate_limited``
 ``Retry-After`` until the window passes, right password or not. Counters live in Redis
 when the sessions do (shared by every instance), in process memory otherwise (one
 process: ``make run`` starts one worker; docs/SECURITY.md).
+
+**A counter store that fails is a 503, never a pass** (``RATELIMIT_SWALLOW_ERRORS`` is off).
+The counters live in the sessions' Redis, so whatever stops them (down, ``OOM``,
+``READONLY``, ``BUSY``) stops the session store too: a right password would be a 503
+(the new session cannot be stored) while a wrong one, let through uncounted, would be a
+400 — an oracle with no limit. So every answer is a 503: a check that fails before the
+view is answered by ``web.errors`` (``handle_redis_error``); a failed count after a refused
+attempt turns the refusal into a 503 (``_counting_failures_are_outages``). A successful
+sign-in owes no count and keeps its answer (without the ``X-RateLimit-*`` headers).
 """
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Callable
 
 from flask import Flask, current_app, request
 from flask_limiter.util import get_remote_address
@@ -21,6 +33,7 @@ from werkzeug.wrappers import Response
 
 from web.extensions import limiter
 from web.identity.session_user import signed_in_user
+from web.platform.session_store.base import MergingSessionInterface, replace_with_unavailable, report_store_failure
 
 # Endpoints that check a password against an account named in the request (the JSON API and the HTML form).
 SIGNIN_ENDPOINTS = ("auth_api.login", "pages.login")
@@ -98,6 +111,7 @@ def init_signin_throttle(app: Flask) -> None:
     """
     limiter.init_app(app)
     _check_sign_in_only(app)
+    _counting_failures_are_outages(app)
     for endpoint in SIGNIN_ENDPOINTS:
         view = app.view_functions.get(endpoint)
         if view is not None:
@@ -114,3 +128,33 @@ def _check_sign_in_only(app: Flask) -> None:
     limit elsewhere and cost more than the rest of a warm request's hooks (docs/PERFORMANCE.md)."""
     hooks = app.before_request_funcs.get(None, [])
     hooks[:] = [hook for hook in hooks if getattr(hook, "__self__", None) is not limiter]
+
+
+def _counting_failures_are_outages(app: Flask) -> None:
+    """Flask-Limiter counts a refused attempt (and reads the counters for its headers) in an
+    ``after_request`` hook; an error there would be a 500 with a traceback. A store outage
+    instead turns a refusal into a 503 (the attempt was not counted, and must not say whether
+    the password was right) and leaves a success as it is."""
+    hooks = app.after_request_funcs.get(None, [])
+    hooks[:] = [_guarded(hook) if _is_limiters(hook) else hook for hook in hooks]
+
+
+def _is_limiters(hook: object) -> bool:
+    # Flask-Limiter 4 registers ``partial(Limiter.__inject_headers, limiter)``.
+    return isinstance(hook, functools.partial) and hook.args[:1] == (limiter,)
+
+
+def _guarded(hook: Callable[[Response], Response]) -> Callable[[Response], Response]:
+    def count_or_refuse(response: Response) -> Response:
+        try:
+            return hook(response)
+        except Exception as exc:
+            interface = current_app.session_interface
+            if not (isinstance(interface, MergingSessionInterface) and interface.is_store_outage(exc)):
+                raise
+            report_store_failure("throttle", exc)
+            if response.status_code >= 400:
+                replace_with_unavailable(response)
+            return response
+
+    return count_or_refuse

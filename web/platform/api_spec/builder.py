@@ -38,13 +38,14 @@ RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying."
 API_DESCRIPTION = """\
 Deals with a persistent working-deal context.
 
-**Sessions.** The server keeps the session; the browser holds only the `dealdesk_session`
-cookie (HttpOnly, SameSite=Lax, Secure in production), which carries a random session id.
-Signing in replaces the session id.
+**Sessions.** The server keeps a signed-in session; the browser holds only the `dealdesk_session`
+cookie (HttpOnly, SameSite=Lax, Secure in production), which carries a random session id set at
+sign-in. Before sign-in the server keeps nothing: a visitor's session (its CSRF token) is the
+signed `dealdesk_anon` cookie, with the same flags, which sign-in removes.
 
-**CSRF.** `GET /api/csrf` returns a token bound to the session (and starts one, setting the
-cookie). Every POST, PATCH, PUT and DELETE, sign-in included, must send it in the
-`X-CSRFToken` header, with the session cookie; otherwise the answer is 400 `csrf_failed`.
+**CSRF.** `GET /api/csrf` returns a token bound to the session (before sign-in it sets the
+`dealdesk_anon` cookie). Every POST, PATCH, PUT and DELETE, sign-in included, must send it in the
+`X-CSRFToken` header, with the cookies; otherwise the answer is 400 `csrf_failed`.
 The token in that header is the whole check, over HTTPS too: no `Referer` is needed, none is
 looked at (the same-origin `Referer` rule applies to the HTML forms only). The server grants no
 cross-origin (CORS) request, so a browser sends the header only from DealDesk's own pages.
@@ -214,7 +215,7 @@ def build_openapi(app: Flask) -> dict[str, Any]:
                     "type": "apiKey",
                     "in": "cookie",
                     "name": app.config["SESSION_COOKIE_NAME"],
-                    "description": "The server-side session id, set by GET /api/csrf and replaced at sign-in.",
+                    "description": "The server-side session id, set at sign-in (before it, the dealdesk_anon cookie).",
                 }
             },
             "parameters": {
@@ -222,7 +223,7 @@ def build_openapi(app: Flask) -> dict[str, Any]:
                     "name": "X-CSRFToken",
                     "in": "header",
                     "required": True,
-                    "description": "The token from GET /api/csrf; it is bound to the session cookie.",
+                    "description": "The token from GET /api/csrf, bound to the session (before sign-in, dealdesk_anon)",
                     "schema": {"type": "string", "minLength": 1},
                 }
             },

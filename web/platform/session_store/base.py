@@ -22,6 +22,10 @@ session class are Flask-Session's; what changes is how a session is saved.
 * A stored session a request emptied (``session.clear()``) is deleted and its cookie
   removed, as Flask-Session does; every answer to a signed-in session but the public
   static files gets ``Cache-Control: no-store``.
+* Only signed-in sessions are stored. A visitor who is not signed in costs the store
+  nothing: what their session holds (the CSRF token, flashed messages) travels in a signed
+  cookie (``web.platform.session_store.anonymous``), read back into the session on the
+  next request; the sign-in stores the new session and deletes that cookie.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ from sqlalchemy import Connection
 
 from web.platform.metrics import SESSION_STORE_ERRORS
 from web.platform.models import utcnow
+from web.platform.session_store.anonymous import COOKIE_NAME as ANONYMOUS_COOKIE_NAME
+from web.platform.session_store.anonymous import AnonymousCookie
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +134,13 @@ class DealDeskSession(ServerSideSession):
         self.store_unavailable = False
         # Set when the session was stored before the response (sign-in): the cookie must still be sent.
         self.cookie_due = False
+        # A session not signed in (never stored): what its signed cookie held when the request came,
+        # None when it came without a valid one.
+        self.anonymous_data: dict[str, Any] | None = None
+        # Whether the session was read from the store (a signed-in one), and whether the request
+        # also carried the anonymous cookie (then deleted: a signed-in browser keeps none).
+        self.from_store = False
+        self.anonymous_cookie_sent = False
 
     @property
     def is_new(self) -> bool:
@@ -179,6 +192,9 @@ class MergingSessionInterface(ServerSideSessionInterface):
         self.expiry_listeners: list[ExpiryListener] = []
         # Per key, when a merge keeps the stored value (the deal context's is set by web.deal_context.request).
         self.merge_rules: dict[str, MergeRule] = {}
+        self.anonymous_cookie = AnonymousCookie(self)
+        # Kept when an anonymous session is too big for its cookie: Flask-WTF's raw token.
+        self.essential_anonymous_keys = {str(app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))}
 
     # Store operations -----------------------------------------------------
 
@@ -218,7 +234,17 @@ class MergingSessionInterface(ServerSideSessionInterface):
 
     @abstractmethod
     def store_errors(self) -> tuple[type[BaseException], ...]:
-        """Exceptions that mean the store is down rather than the code is wrong."""
+        """Exceptions that mean the store is down rather than the code is wrong.
+
+        What every store operation raises for an outage of any kind: code that catches
+        these needs no check of its own (the Redis store turns refusals such as ``OOM``
+        into one of them).
+        """
+
+    def is_store_outage(self, exc: BaseException) -> bool:
+        """Whether ``exc``, raised by this store or by its client used directly (the health
+        probe, the sign-in throttle), means the store cannot serve now: a 503, not a 500."""
+        return isinstance(exc, (*self.store_errors(), SessionStoreError))
 
     def store_id_for_sid(self, sid: str) -> str:
         return self._get_store_id(sid)
@@ -247,9 +273,11 @@ class MergingSessionInterface(ServerSideSessionInterface):
         return self.session_class(sid=self._generate_sid(self.sid_length), permanent=True)
 
     def open_session(self, app: Flask, request: Request) -> DealDeskSession:
-        sid = request.cookies.get(self.get_cookie_name(app))
-        if not sid or not valid_sid(sid) or request.path in self.sessionless_paths:
+        if request.path in self.sessionless_paths:
             return self.new_session()
+        sid = request.cookies.get(self.get_cookie_name(app))
+        if not sid or not valid_sid(sid):
+            return self.anonymous_session(app, request)
         try:
             loaded = self._load_once(request.environ, sid)
         except self.store_errors() as exc:
@@ -259,14 +287,27 @@ class MergingSessionInterface(ServerSideSessionInterface):
             return session
         report_store_recovered()  # the store answered, even if the session is gone (a restarted Redis)
         if loaded is None:
-            return self.new_session()
+            return self.anonymous_session(app, request)
         raw, remaining = loaded
         try:
             data, original = self.serializer.decode(raw), self.serializer.decode(raw)
         except msgspec.DecodeError:
             log.warning("discarding a stored session that does not decode")
-            return self.new_session()
-        return self.session_class(data, sid=sid, original=original, stored_ttl=remaining)
+            return self.anonymous_session(app, request)
+        session = self.session_class(data, sid=sid, original=original, stored_ttl=remaining)
+        session.from_store = True
+        session.anonymous_cookie_sent = ANONYMOUS_COOKIE_NAME in request.cookies
+        return session
+
+    def anonymous_session(self, app: Flask, request: Request) -> DealDeskSession:
+        """A new session holding what the visitor's signed anonymous cookie held (nothing without a valid one)."""
+        data = self.anonymous_cookie.read(app, request)
+        if data is not None and SIGNED_IN_KEY in data:
+            data = None  # never written so: no cookie signs anyone in
+        session = self.session_class(data, sid=self._generate_sid(self.sid_length), permanent=True)
+        session.anonymous_data = data
+        session.anonymous_cookie_sent = ANONYMOUS_COOKIE_NAME in request.cookies
+        return session
 
     def _load_once(self, environ: dict[str, Any], sid: str) -> tuple[bytes, float] | None:
         """What the fast path (web/deal_context/fast_path.py) already read for this request, else a store read."""
@@ -410,16 +451,26 @@ class MergingSessionInterface(ServerSideSessionInterface):
     def _persist(self, app: Flask, session: DealDeskSession, response: Response) -> None:
         store_id = self._get_store_id(session.sid)
         if session.destroyed:
-            self._delete_cookie(app, response)
+            if self.get_cookie_name(app) in request.cookies:  # an abandoned first sign-in has none to remove
+                self._delete_cookie(app, response)
+            if session.from_store and session.anonymous_cookie_sent:
+                # Signed out: the browser starts anonymous with nothing. A sign-in abandoned half-way
+                # keeps its anonymous cookie, so a retry still has its CSRF token.
+                self.anonymous_cookie.delete(app, response)
             return
+        if session.is_new and SIGNED_IN_KEY not in session:
+            self._save_anonymous(app, session, response)
+            return
+        if session.anonymous_cookie_sent:
+            self.anonymous_cookie.delete(app, response)  # signed in: the store holds the session now
         if not session.is_new and not session and session.modified:
             self._end_emptied(app, store_id, response)
             return
         updated, removed = session.changes()
         if session.is_new:
-            if session:  # more than the "_permanent" marker
-                self.insert_into_store(store_id, self.serializer.encode(session))
-                self._set_cookie(app, session, response)
+            # Signed in without ``persist_new`` (no flow of ours does): stored with the response.
+            self.insert_into_store(store_id, self.serializer.encode(session))
+            self._set_cookie(app, session, response)
             return
         extend = self.touch_due(session)
         if updated or removed:
@@ -433,6 +484,17 @@ class MergingSessionInterface(ServerSideSessionInterface):
             self._notify_extended(session.sid)
         if extend or session.cookie_due:
             self._set_cookie(app, session, response)
+
+    def _save_anonymous(self, app: Flask, session: DealDeskSession, response: Response) -> None:
+        """A session with no signed-in user is never stored: its data goes back in its signed cookie,
+        only when this request changed it (no ``Set-Cookie`` otherwise)."""
+        data = {key: value for key, value in session.items() if key != "_permanent"}
+        if data == (session.anonymous_data or {}):
+            return
+        if data:
+            self.anonymous_cookie.write(app, response, data, essential=self.essential_anonymous_keys)
+        elif session.anonymous_cookie_sent:
+            self.anonymous_cookie.delete(app, response)
 
     def _end_emptied(self, app: Flask, store_id: str, response: Response) -> None:
         """A stored session this request emptied (``session.clear()``) ends, as Flask-Session's does:

@@ -1,14 +1,88 @@
-"""Redis session store: optimistic WATCH/MULTI updates, EXPIRE for touches."""
+"""Redis session store: optimistic WATCH/MULTI updates, EXPIRE for touches.
+
+**Which Redis errors are outages** (``is_redis_outage``): a Redis that cannot be reached
+or does not answer in time (``ConnectionError``, which includes ``LOADING`` —
+``BusyLoadingError`` — and a refused password, and ``TimeoutError``), and a Redis that
+answers but will not serve now: ``OOM`` (``maxmemory`` reached with ``noeviction``),
+``READONLY`` (a replica), ``BUSY`` (a script running past ``busy-reply-threshold``),
+``MISCONF`` (cannot persist), ``MASTERDOWN``, ``NOREPLICAS``, ``CLUSTERDOWN``,
+``TRYAGAIN``. redis-py 8 raises the last group as ``ResponseError`` — a class of its own
+for some (``OutOfMemoryError``, ``ReadOnlyError``), a plain one with the code in the text
+for others (``BUSY``, ``MISCONF``) — the same class as the errors that mean our code is
+wrong (``WRONGTYPE``, a syntax error), which stay 500s.
+
+Every store operation below turns an outage reply into ``StoreRefused``, one of
+``store_errors()``, so every place that catches the store's errors (the session load and
+save, the fast path, sign-in and sign-out, the session index, ``web.identity.session_sync``,
+``web.errors``) treats all outage kinds alike with no check of its own; code that talks to
+Redis directly (the health probe, the sign-in throttle's counters) asks ``is_store_outage``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import redis
 from flask import Flask
 from flask_session.redis import RedisSessionInterface
 
 from web.platform.session_store.base import MERGE_ATTEMPTS, MergingSessionInterface, SessionStoreError, Transform
+
+# Error replies of a Redis that is up but will not serve now, by their code (the reply's first word).
+OUTAGE_REPLY_CODES = frozenset(
+    {"OOM", "READONLY", "LOADING", "BUSY", "MISCONF", "MASTERDOWN", "NOREPLICAS", "CLUSTERDOWN", "TRYAGAIN"}
+)
+# Raised by redis-py for a server that cannot be reached, does not answer in time, or answers garbage.
+UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.InvalidResponse)
+# The classes redis-py 8 gives some outage replies (the rest come as a plain ResponseError).
+REFUSING = (
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.ClusterDownError,  # MASTERDOWN too
+    redis.exceptions.TryAgainError,
+)
+# How redis-py prefixes the reply of a command that failed inside a pipeline.
+PIPELINE_ERROR_MARK = "of pipeline caused error: "
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class StoreRefused(SessionStoreError):
+    """Redis answered, with an error that means it cannot serve now (``OOM``, ``READONLY``, ``BUSY``...)."""
+
+
+def server_reply(exc: redis.exceptions.RedisError) -> str:
+    """The server's error reply, without the command redis-py prefixes it with inside a pipeline
+    (which holds a session key and data: not for the log)."""
+    message = str(exc.args[0]) if exc.args else ""
+    return message.rpartition(PIPELINE_ERROR_MARK)[2]
+
+
+def is_redis_outage(exc: BaseException) -> bool:
+    """Whether a Redis error means Redis cannot serve now (503) rather than that the code is wrong (500)."""
+    if isinstance(exc, (*UNREACHABLE, *REFUSING, StoreRefused)):
+        return True
+    if isinstance(exc, redis.exceptions.ResponseError):
+        return server_reply(exc).split(" ", 1)[0] in OUTAGE_REPLY_CODES
+    return False
+
+
+def _refusals_are_outages(operation: Callable[P, R]) -> Callable[P, R]:
+    """A store operation whose outage replies are raised as ``StoreRefused`` (one of ``store_errors()``)."""
+
+    @functools.wraps(operation)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return operation(*args, **kwargs)
+        except redis.exceptions.ResponseError as exc:
+            if not is_redis_outage(exc):
+                raise  # a bug (WRONGTYPE, a syntax error): a 500 with its traceback
+            raise StoreRefused(f"{type(exc).__name__}: {server_reply(exc)}") from exc
+
+    return wrapper
 
 
 def _total_seconds(app: Flask) -> int:
@@ -23,19 +97,20 @@ class RedisMergingSessionInterface(MergingSessionInterface, RedisSessionInterfac
         self.ttl_seconds = _total_seconds(app)
 
     def store_errors(self) -> tuple[type[BaseException], ...]:
-        return (
-            redis.exceptions.ConnectionError,
-            redis.exceptions.TimeoutError,
-            redis.exceptions.BusyLoadingError,
-            redis.exceptions.ReadOnlyError,
-        )
+        # BusyLoadingError (LOADING) is a ConnectionError; the refusals come as StoreRefused (see above).
+        return (*UNREACHABLE, StoreRefused)
 
+    def is_store_outage(self, exc: BaseException) -> bool:
+        return is_redis_outage(exc)
+
+    @_refusals_are_outages
     def existing_store_ids(self, store_ids: list[str]) -> set[str]:
         pipe = self.client.pipeline(transaction=False)
         for store_id in store_ids:
             pipe.exists(store_id)
         return {store_id for store_id, found in zip(store_ids, pipe.execute(), strict=True) if found}
 
+    @_refusals_are_outages
     def load_from_store(self, store_id: str) -> tuple[bytes, float] | None:
         # One round trip for the data and its remaining lifetime.
         pipe = self.client.pipeline(transaction=False)
@@ -46,15 +121,19 @@ class RedisMergingSessionInterface(MergingSessionInterface, RedisSessionInterfac
             return None
         return raw, (pttl / 1000.0 if pttl and pttl > 0 else 0.0)
 
+    @_refusals_are_outages
     def insert_into_store(self, store_id: str, data: bytes) -> None:
         self.client.set(store_id, data, ex=self.ttl_seconds)
 
+    @_refusals_are_outages
     def touch_in_store(self, store_id: str) -> None:
         self.client.expire(store_id, self.ttl_seconds)
 
+    @_refusals_are_outages
     def delete_from_store(self, store_id: str) -> None:
         self.client.delete(store_id)
 
+    @_refusals_are_outages
     def update_in_store(self, store_id: str, transform: Transform, *, extend: bool) -> bool:
         with self.client.pipeline() as pipe:
             for attempt in range(MERGE_ATTEMPTS):
