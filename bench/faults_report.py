@@ -272,7 +272,7 @@ def render(report: dict[str, Any]) -> str:
     """The counts, one line each, for the console and the docs."""
     lines = [f"fault run: {'PASSED' if report['passed'] else 'FAILED'}", f"events (s): {report['events']}"]
     lines.append(f"requests: {report['requests']}")
-    for key in ("redis", "postgres", "freeze", "redis_oom", "instance", "errors", "final"):
+    for key in ("redis", "postgres", "freeze", "redis_oom", "instance", "errors", "final", "revocations"):
         if key in report:
             lines.append(f"{key}: {report[key]}")
     lines.append(f"401 responses: {report['signed_out_responses']}; 500 responses: {report['server_errors_500']}")
@@ -288,6 +288,7 @@ def render_markdown(report: dict[str, Any], command: str, loadavg: tuple[float, 
     redis, postgres = report.get("redis", {}), report.get("postgres", {})
     freeze, oom, errors = report.get("freeze", {}), report.get("redis_oom", {}), report.get("errors", {})
     instance, final, requests = report.get("instance", {}), report["final"], report["requests"]
+    revocations = report.get("revocations", {})
 
     def mark(ok: bool) -> str:
         return "passed" if ok else "**FAILED**"
@@ -344,6 +345,12 @@ def render_markdown(report: dict[str, Any], command: str, loadavg: tuple[float, 
             f"{instance.get('failed_after_kill')} failures sent later than {KILL_GRACE_SECONDS} s after the kill;"
             f" {instance.get('failed_in_flight_at_kill')} in flight at the kill: {instance.get('in_flight_statuses')}",
             checks.get("instance_routed_around"),
+        ),
+        (
+            "no session outlives a revocation (one made during each fault and one without)",
+            f"{revocations.get('taken')} of {revocations.get('made')} revocations taken after"
+            f" {revocations.get('attempts')} attempts; {revocations.get('outlived')} revoked browsers still signed in",
+            checks.get("no_session_outlived_a_revocation"),
         ),
         ("nobody signed out (no 401)", f"{report['signed_out_responses']} responses 401", checks["nobody_signed_out"]),
         (
