@@ -112,11 +112,12 @@ def apply_pending(db_session: Session, *, user_ids: Iterable[int] | None = None)
         if user_ids is not None:
             settle_changes_owed(*ids)
         return 0
-    store = live_store()
     try:
         destroyed = _apply(db_session, rows)
-    except store.store_errors():
+    except BaseException:
         db_session.rollback()
+        # Still owed (marked again: a full pass in another thread may have cleared the marks meanwhile).
+        mark_changes_owed(*{row.user_id for row in rows})
         raise
     if destroyed:
         db_session.execute(delete(UserSession).where(UserSession.sid_hash.in_(destroyed)))
