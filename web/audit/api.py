@@ -45,7 +45,7 @@ def admin_page_of_events() -> tuple[AuditQueryIn, audit_log.AuditPage]:
 def list_audit_events() -> dict[str, Any]:
     _query, page = admin_page_of_events()
     return {
-        "events": [audit_event_json(event, email) for event, email in page.events],
+        "events": [audit_event_json(event) for event in page.events],
         "next_before": page.next_before,
     }
 

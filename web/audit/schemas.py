@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
+from sqlalchemy import Row
 
-from web.audit.models import AuditEvent
 from web.platform.http import MAX_ID, IdConverter
 from web.platform.schemas import StrictModel
 
@@ -44,13 +44,14 @@ class AuditPageOut(BaseModel):
     next_before: str | None = Field(description="Pass as `before` to get the next (older) page; null on the last.")
 
 
-def audit_event_json(event: AuditEvent, email: str | None) -> dict[str, Any]:
+def audit_event_json(event: Row[Any]) -> dict[str, Any]:
+    """One row of ``web.audit.service.list_events`` as AuditEventOut's JSON."""
     return {
         "id": event.id,
         "created_at": event.created_at.isoformat(),
         "action": event.action,
         "user_id": event.user_id,
-        "user_email": email,
+        "user_email": event.user_email,
         "deal_id": event.deal_id,
         "ip": event.ip,
         "user_agent": event.user_agent,
