@@ -147,7 +147,7 @@ def _people_statement(with_candidates: bool) -> Select[tuple[int, str, object]]:
         User.is_active.is_(True),
         User.id != bindparam("owner_id"),
     )
-    # Members first (a NULL membership id sorts last on both databases only through this IS NULL key).
+    # Members first: PostgreSQL sorts NULLs last and SQLite first, so the IS NULL key decides, not the id.
     return (
         people.outerjoin(DealMember, membership)
         .where(or_(DealMember.id.is_not(None), candidate))
