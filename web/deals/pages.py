@@ -12,7 +12,7 @@ from web.deals import service as deal_service
 from web.deals.forms import ROLE_CHOICES, DealForm, MemberForm, MemberRoleForm, NoteForm, person_choices
 from web.deals.models import MemberRole, Stage
 from web.deals.permissions import require_managed_deal
-from web.deals.read_models import deal_overview, managed_deal_ids, member_candidates
+from web.deals.read_models import deal_overview, list_deal_rows, member_candidates
 from web.extensions import db
 from web.identity.session_user import signed_in_user
 from web.platform.forms import ActionForm
@@ -33,10 +33,8 @@ def deal_list() -> Page:
 def _render_list(form: DealForm, status: int = 200) -> Page:
     query = request.args.get("q", "")[:SEARCH_MAX_LENGTH]
     user_id = signed_in_user().id
-    deals, total = deal_service.list_visible_deals(
-        db.session, user_id=user_id, name_contains=query, limit=DEALS_PER_PAGE, offset=0
-    )
-    managed = managed_deal_ids(db.session, user_id=user_id, deal_ids=[deal.id for deal in deals])
+    deals, total = list_deal_rows(db.session, user_id=user_id, name_contains=query, limit=DEALS_PER_PAGE)
+    managed = {deal.id for deal in deals if deal.managed}
     page = render_template(
         "deals.html", deals=deals, total=total, query=query, managed=managed, form=form, action=ActionForm()
     )
@@ -79,12 +77,10 @@ def _render_detail(
 ) -> Page:
     """The deal page; a form that failed validation is passed back in to show its errors."""
     user = signed_in_user()
-    overview = deal_overview(db.session, user_id=user.id, deal_id=deal_id)
+    overview = deal_overview(db.session, user_id=user.id, deal_id=deal_id, with_candidates=True)
     member_form = member_form or MemberForm()
     if overview.can_manage:
-        member_form.user_id.choices = person_choices(
-            member_candidates(db.session, deal_id=deal_id, organization_id=user.organization_id)
-        )
+        member_form.user_id.choices = person_choices(overview.candidates)
     current = page_header().current
     page = render_template(
         "deal.html",

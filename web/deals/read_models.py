@@ -1,26 +1,27 @@
 """Read models for the browser pages: what a page shows about deals, in a few queries.
 
 Every query filters with the permission clauses, so a page never shows what the
-JSON API would refuse.
+JSON API would refuse. The statements are built once with bound parameters
+(``functools.cache``): building the permission clauses costs more CPU than running
+them, and a page should cost at most three statements with its header
+(``tests/deals/test_page_statements.py`` pins the counts).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, bindparam, exists, func, or_, select, true
+from sqlalchemy.orm import Session, aliased
 
-from web.deals.models import Deal, DealMember
-from web.deals.notes import NoteView, list_notes
-from web.deals.permissions import (
-    can_change_deal,
-    can_manage_deal,
-    managed_deals_clause,
-    require_visible_deal,
-)
-from web.deals.service import list_members
+from web.deals.models import Deal, DealMember, DealNote, Stage
+from web.deals.notes import NoteView
+from web.deals.permissions import changeable_deals_clause, managed_deals_clause, visible_deals_clause
+from web.deals.service import escape_like
+from web.domain_errors import NotFound
 from web.identity.models import User
 
 
@@ -42,33 +43,150 @@ class DealOverview:
     note_total: int
     can_change: bool
     can_manage: bool
+    # People who could be added as members: only asked for, and only filled, when the viewer manages the deal.
+    candidates: list[tuple[int, str]] = field(default_factory=list)
 
 
-def managed_deal_ids(db_session: Session, *, user_id: int, deal_ids: Iterable[int]) -> set[int]:
-    """Which of these deals the user may delete and whose members they may change."""
-    ids = list(deal_ids)
-    if not ids:
-        return set()
-    return set(db_session.scalars(select(Deal.id).where(Deal.id.in_(ids), managed_deals_clause(user_id))))
+@dataclass(frozen=True)
+class DealRow:
+    """A deal as the /deals list shows it."""
+
+    id: int
+    name: str
+    stage: Stage
+    value: Decimal
+    updated_at: datetime
+    managed: bool
 
 
-def deal_overview(db_session: Session, *, user_id: int, deal_id: int, note_limit: int = 20) -> DealOverview:
-    """The deal's page: details, owner, members and latest notes; 404 when not visible."""
-    deal = require_visible_deal(db_session, deal_id, user_id)
-    owner_email = db_session.scalar(select(User.email).where(User.id == deal.owner_id)) or ""
-    members = [
-        MemberView(member.user_id, email, member.role.value)
-        for member, email in list_members(db_session, user_id=user_id, deal_id=deal_id)
+@functools.cache
+def _deal_list_statement(searching: bool) -> Select[tuple[int, str, Stage, Decimal, datetime, bool, int]]:
+    # The total rides along as a window count: one statement for the page and its total.
+    condition = visible_deals_clause(bindparam("user_id"))
+    if searching:
+        condition = condition & Deal.name.ilike(bindparam("needle"), escape="\\")
+    return (
+        select(
+            Deal.id,
+            Deal.name,
+            Deal.stage,
+            Deal.value,
+            Deal.updated_at,
+            managed_deals_clause(bindparam("user_id")).label("managed"),
+            func.count().over().label("total"),
+        )
+        .where(condition)
+        .order_by(Deal.updated_at.desc(), Deal.id.desc())
+        .limit(bindparam("limit"))
+    )
+
+
+def list_deal_rows(db_session: Session, *, user_id: int, name_contains: str, limit: int) -> tuple[list[DealRow], int]:
+    """The first ``limit`` deals the user may see (whose name contains the text, any case), most recently
+    changed first, with whether the user manages each, and their total — in one statement."""
+    needle = name_contains.strip()
+    parameters: dict[str, object] = {"user_id": user_id, "limit": limit}
+    if needle:
+        parameters["needle"] = f"%{escape_like(needle)}%"
+    rows = db_session.execute(_deal_list_statement(bool(needle)), parameters).all()
+    deals = [DealRow(row.id, row.name, row.stage, row.value, row.updated_at, bool(row.managed)) for row in rows]
+    return deals, rows[0].total if rows else 0
+
+
+@functools.cache
+def _overview_statement() -> Select[tuple[Deal, str | None, int, bool, bool, int | None, str, datetime, int, str]]:
+    """The deal, its owner's email, its note total, what the viewer may do and its latest notes: one row per note
+    (at least one row), none when the deal is not visible."""
+    owner = aliased(User, name="owner")
+    author = aliased(User, name="author")
+    latest = (
+        select(
+            DealNote.id,
+            DealNote.body,
+            DealNote.created_at,
+            DealNote.author_id,
+            author.email.label("author_email"),
+        )
+        .outerjoin(author, author.id == DealNote.author_id)
+        .where(DealNote.deal_id == bindparam("deal_id"))
+        .order_by(DealNote.created_at.desc(), DealNote.id.desc())
+        .limit(bindparam("note_limit"))
+        .subquery("latest_notes")
+    )
+    note_total = select(func.count()).where(DealNote.deal_id == Deal.id).scalar_subquery()
+    return (
+        select(
+            Deal,
+            owner.email.label("owner_email"),
+            note_total.label("note_total"),
+            changeable_deals_clause(bindparam("user_id")).label("can_change"),
+            managed_deals_clause(bindparam("user_id")).label("can_manage"),
+            latest.c.id.label("note_id"),
+            latest.c.body.label("note_body"),
+            latest.c.created_at.label("note_created_at"),
+            latest.c.author_id.label("note_author_id"),
+            latest.c.author_email.label("note_author_email"),
+        )
+        .outerjoin(owner, owner.id == Deal.owner_id)
+        .outerjoin(latest, true())
+        .where(Deal.id == bindparam("deal_id"), visible_deals_clause(bindparam("user_id")))
+        .order_by(latest.c.created_at.desc(), latest.c.id.desc())
+    )
+
+
+@functools.cache
+def _people_statement(with_candidates: bool) -> Select[tuple[int, str, object]]:
+    """The deal's members in the order they were added; with candidates, then the organization's other active
+    people (neither members nor the owner) by email."""
+    membership = and_(DealMember.user_id == User.id, DealMember.deal_id == bindparam("deal_id"))
+    people = select(User.id, User.email, DealMember.role)
+    if not with_candidates:
+        return people.join(DealMember, membership).order_by(DealMember.id)
+    candidate = and_(
+        User.organization_id == bindparam("organization_id"),
+        User.is_active.is_(True),
+        User.id != bindparam("owner_id"),
+    )
+    # Members first: PostgreSQL sorts NULLs last and SQLite first, so the IS NULL key decides, not the id.
+    return (
+        people.outerjoin(DealMember, membership)
+        .where(or_(DealMember.id.is_not(None), candidate))
+        .order_by(DealMember.id.is_(None), DealMember.id, func.lower(User.email))
+    )
+
+
+def deal_overview(
+    db_session: Session, *, user_id: int, deal_id: int, note_limit: int = 20, with_candidates: bool = False
+) -> DealOverview:
+    """The deal's page: details, owner, members, latest notes (and, for a manager with ``with_candidates``,
+    who could be added) in two statements; 404 when not visible."""
+    rows = db_session.execute(
+        _overview_statement(), {"user_id": user_id, "deal_id": deal_id, "note_limit": note_limit}
+    ).all()
+    if not rows:
+        raise NotFound("Deal not found.")
+    first = rows[0]
+    deal: Deal = first.Deal
+    notes = [
+        NoteView(row.note_id, deal.id, row.note_body, row.note_created_at, row.note_author_id, row.note_author_email)
+        for row in rows
+        if row.note_id is not None
     ]
-    notes, note_total = list_notes(db_session, user_id=user_id, deal_id=deal_id, limit=note_limit)
+    can_manage = bool(first.can_manage)
+    candidates_wanted = with_candidates and can_manage
+    people = db_session.execute(
+        _people_statement(candidates_wanted),
+        {"deal_id": deal_id, "organization_id": deal.organization_id, "owner_id": deal.owner_id},
+    ).all()
     return DealOverview(
         deal=deal,
-        owner_email=owner_email,
-        members=members,
+        owner_email=first.owner_email or "",
+        members=[MemberView(row.id, row.email, row.role.value) for row in people if row.role is not None],
         notes=notes,
-        note_total=note_total,
-        can_change=can_change_deal(db_session, deal_id, user_id),
-        can_manage=can_manage_deal(db_session, deal_id, user_id),
+        note_total=first.note_total,
+        can_change=bool(first.can_change),
+        can_manage=can_manage,
+        candidates=[(row.id, row.email) for row in people if row.role is None],
     )
 
 

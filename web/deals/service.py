@@ -24,7 +24,7 @@ from web.platform.client import ClientInfo
 from web.platform.models import utcnow
 
 
-def _escape_like(text: str) -> str:
+def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -39,7 +39,7 @@ def list_visible_deals(
     condition = visible_deals_clause(user_id)
     needle = name_contains.strip()
     if needle:
-        condition = condition & Deal.name.ilike(f"%{_escape_like(needle)}%", escape="\\")
+        condition = condition & Deal.name.ilike(f"%{escape_like(needle)}%", escape="\\")
     total = db_session.scalar(select(func.count()).select_from(Deal).where(condition)) or 0
     deals = db_session.scalars(
         select(Deal).where(condition).order_by(Deal.updated_at.desc(), Deal.id.desc()).limit(limit).offset(offset)
