@@ -90,7 +90,7 @@ API_ONE = Budget("API one thing", 4.0, 2)
 API_LIST = Budget("API list", 8.0, 2)
 PAGE = Budget("page", 15.0, 3)
 # The warm request through Flask (and the fast path that answers the same request): also an API GET of one thing.
-WARM = Budget("warm Flask path", 2.5, 2)
+WARM = Budget("warm request", 2.5, 2)
 # Select's goals are a latency (bench.run) and one transaction of at most 3 statements.
 SELECT = Budget("select", None, 3)
 
