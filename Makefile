@@ -55,11 +55,13 @@ fuzz: install
 sentinel: install
 	$(BIN)/python -m pytest -q -m sentinel -s tests/platform/test_sentinel.py
 
-# Performance (docs/PERFORMANCE.md): the restore hook's micro-benchmark, then every wrk target in one run.
-# BENCH_ARGS=--write-doc puts the table into docs/PERFORMANCE.md.
+# Performance (docs/PERFORMANCE.md): the restore hook's micro-benchmark, the per-route micro-benchmark
+# (in-process, ~1-2 min), then every wrk target in one run.
+# BENCH_ARGS=--write-doc puts the wrk table into docs/PERFORMANCE.md; ROUTES_ARGS=--write-doc the per-route table.
 bench: install
 	bash bench/install-tools.sh
 	$(BIN)/python -m pytest bench/test_restore_hook_bench.py --benchmark-only -q
+	$(BIN)/python -m bench.routes $(ROUTES_ARGS)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # The fault run: 60 s of load through nginx while Redis, PostgreSQL and an instance fail.
