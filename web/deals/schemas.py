@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from pydantic import Field, WithJsonSchema
 
-from web.deals.models import Deal, DealMember, MemberRole, Stage
+from web.deals.models import DealMember, MemberRole, Stage
 from web.deals.notes import NOTE_MAX_LENGTH, NoteView
 from web.platform.schemas import ResponseModel, StrictModel, iso, omittable, stripped_text
 
@@ -48,7 +48,28 @@ class NoteIn(StrictModel):
     body: NoteBody
 
 
-def deal_json(deal: Deal) -> dict[str, Any]:
+class DealFields(Protocol):
+    """What ``deal_json`` reads: a ``Deal``, or a row of its columns (``web.deals.service.list_visible_deals``)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def stage(self) -> Stage: ...
+    @property
+    def value(self) -> Decimal: ...
+    @property
+    def owner_id(self) -> int: ...
+    @property
+    def organization_id(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+def deal_json(deal: DealFields) -> dict[str, Any]:
     return {
         "id": deal.id,
         "name": deal.name,

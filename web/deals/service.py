@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import ColumnElement, Row, Select, bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
 from web.audit.service import record_deal_event
@@ -28,23 +30,63 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+# What the API shows of a deal (web.deals.schemas.deal_json): read as plain columns, no ORM object to build.
+_DEAL_COLUMNS = (
+    Deal.id,
+    Deal.name,
+    Deal.stage,
+    Deal.value,
+    Deal.owner_id,
+    Deal.organization_id,
+    Deal.created_at,
+    Deal.updated_at,
+)
+
+
+def _visible_deals_condition(searching: bool) -> ColumnElement[bool]:
+    condition = visible_deals_clause(bindparam("user_id"))
+    if searching:
+        condition = condition & Deal.name.ilike(bindparam("needle"), escape="\\")
+    return condition
+
+
+@functools.cache
+def _visible_deal_page_statement(searching: bool) -> Select[Any]:
+    # Built once with bound parameters: building the visibility rule costs more CPU than running it.
+    # The total rides along as a window count, computed before LIMIT: the page and its total in one statement.
+    return (
+        select(*_DEAL_COLUMNS, func.count().over().label("total"))
+        .where(_visible_deals_condition(searching))
+        .order_by(Deal.updated_at.desc(), Deal.id.desc())
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+
+
+@functools.cache
+def _visible_deal_count_statement(searching: bool) -> Select[tuple[int]]:
+    return select(func.count()).select_from(Deal).where(_visible_deals_condition(searching))
+
+
 def list_visible_deals(
     db_session: Session, *, user_id: int, limit: int, offset: int, name_contains: str = ""
-) -> tuple[list[Deal], int]:
-    """A page of the deals the user may see, most recently changed first, and their total.
+) -> tuple[list[Row[Any]], int]:
+    """A page of the deals the user may see, most recently changed first, as rows with ``deal_json``'s fields,
+    and their total.
 
-    With ``name_contains``, only deals whose name contains that text (any case). The
-    JSON API, the /deals page and the page header's switcher all list deals this way.
+    With ``name_contains``, only deals whose name contains that text (any case). One statement; a second
+    counts the deals only when the page is empty past the first (a window count has no row to ride on).
     """
-    condition = visible_deals_clause(user_id)
     needle = name_contains.strip()
+    parameters: dict[str, object] = {"user_id": user_id, "limit": limit, "offset": offset}
     if needle:
-        condition = condition & Deal.name.ilike(f"%{escape_like(needle)}%", escape="\\")
-    total = db_session.scalar(select(func.count()).select_from(Deal).where(condition)) or 0
-    deals = db_session.scalars(
-        select(Deal).where(condition).order_by(Deal.updated_at.desc(), Deal.id.desc()).limit(limit).offset(offset)
-    ).all()
-    return list(deals), total
+        parameters["needle"] = f"%{escape_like(needle)}%"
+    rows = list(db_session.execute(_visible_deal_page_statement(bool(needle)), parameters))
+    if rows:
+        return rows, rows[0].total
+    if offset == 0:
+        return rows, 0
+    return rows, db_session.scalar(_visible_deal_count_statement(bool(needle)), parameters) or 0
 
 
 def create_deal(

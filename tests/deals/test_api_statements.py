@@ -1,0 +1,173 @@
+"""What each JSON API route costs the database: exact statement counts, so an N+1 or a rebuilt check cannot creep back.
+
+Counted on the app's engine (``QueryLog.app_statements``) with SQL sessions; the session store's own load is counted
+apart and not here. The organization has 60 deals by two owners, so a list page of 50 that loads something per deal
+would show; the deal has 30 notes by four authors (one of them since deleted), so a note page that looked up its
+authors one by one would show too. ``GET /api/deals/current`` is answered through Flask, not the fast path
+(``web.deal_context.fast_path``), on an app built with ``CURRENT_DEAL_FAST_PATH`` off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+import pytest
+from flask import Flask
+
+from tests.support.clients import ApiClient, signed_in
+from tests.support.factories import Factories
+from tests.support.queries import QueryLog, counting_queries
+from tests.support.stacks import BOTH_DATABASES, StackSettings
+from web.deals.models import MemberRole
+from web.extensions import db
+from web.identity.models import Role, User
+
+DEALS = 60
+NOTES = 30
+
+
+@dataclass(frozen=True)
+class Desk:
+    """The admin's browser on an app without the fast path, the deal with the notes, another deal, and a counter."""
+
+    admin: ApiClient
+    deal_id: int
+    other_deal_id: int
+    count: Callable[[], AbstractContextManager[QueryLog]]
+
+
+@pytest.fixture
+def desk(stack_settings: StackSettings, app: Flask, browser: Callable[..., ApiClient], make: Factories) -> Desk:
+    organization = make.organization()
+    admin = make.user(organization, role=Role.ADMIN)
+    editor = make.user(organization)
+    viewer = make.user(organization)
+    leaver = make.user(organization)
+    deal = make.deal(admin)
+    make.member(deal, editor, role=MemberRole.EDITOR)
+    make.member(deal, viewer)
+    authors = [admin, editor, viewer, leaver]
+    for index in range(NOTES):
+        make.note(deal, authors[index % len(authors)])
+    with app.app_context():
+        # Their notes stay, with no author: still the same statement.
+        db.session.delete(db.session.get(User, leaver.id))
+        db.session.commit()
+        db.session.remove()
+    others = [make.deal(admin if index % 2 else editor) for index in range(DEALS - 1)]
+    through_flask = stack_settings.make_app(CURRENT_DEAL_FAST_PATH=False)
+    return Desk(
+        admin=signed_in(browser, admin.email, on=through_flask),
+        deal_id=deal.id,
+        other_deal_id=others[0].id,
+        count=lambda: counting_queries(through_flask),
+    )
+
+
+def steady_statements(desk: Desk, method: str, path: str) -> tuple[list[str], object]:
+    """The app's statements for a request after one like it has warmed the session, and the JSON answer."""
+    send = getattr(desk.admin, method)
+    send(path)
+    with desk.count() as log:
+        response = send(path)
+    assert response.status_code == 200, response.get_json()
+    return log.app_statements, response.get_json()
+
+
+def split_store_writes(statements: list[str]) -> tuple[list[str], list[str]]:
+    """(the app's own statements, the session store's): a change of the deal context writes the SQL session in
+    the app's transaction (``SqlMergingSessionInterface.joining``), on the app's connection, so the counter
+    cannot tell them apart by connection; they are the statements on the ``sessions`` table."""
+    store = [statement for statement in statements if " sessions" in " ".join(statement.split())]
+    return [statement for statement in statements if statement not in store], store
+
+
+@BOTH_DATABASES
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        # The user and the current deal come from the session.
+        ("/api/me", 0),
+        # The deal, with the visibility check in the same statement.
+        ("/api/deals/{deal_id}", 1),
+        # The first 50 of 60 deals and their total (a window count).
+        ("/api/deals", 1),
+        # The visibility check, the note total and 30 notes with their authors' emails.
+        ("/api/deals/{deal_id}/notes", 1),
+        # The user's sessions from the session index.
+        ("/api/sessions", 1),
+        # The admin check and the organization's people.
+        ("/api/users", 2),
+    ],
+)
+def test_read_statement_count(desk: Desk, path: str, expected: int) -> None:
+    statements, _body = steady_statements(desk, "get", path.format(deal_id=desk.deal_id))
+    assert len(statements) == expected, statements
+
+
+@BOTH_DATABASES
+def test_pages_are_full_so_a_query_per_row_would_show(desk: Desk) -> None:
+    _statements, deals = steady_statements(desk, "get", "/api/deals")
+    assert (len(deals["deals"]), deals["total"]) == (50, DEALS)
+    assert len({deal["owner_id"] for deal in deals["deals"]}) == 2
+    _statements, notes = steady_statements(desk, "get", f"/api/deals/{desk.deal_id}/notes")
+    assert (len(notes["notes"]), notes["total"]) == (NOTES, NOTES)
+    assert len({note["author"]["email"] if note["author"] else None for note in notes["notes"]}) == 4
+
+
+@BOTH_DATABASES
+def test_deal_list_past_its_end_counts_the_deals_apart(desk: Desk) -> None:
+    statements, body = steady_statements(desk, "get", f"/api/deals?offset={DEALS}")
+    assert body == {"deals": [], "total": DEALS}
+    assert len(statements) == 2, statements
+
+
+@BOTH_DATABASES
+def test_note_page_past_its_end_is_still_one_statement(desk: Desk) -> None:
+    statements, body = steady_statements(desk, "get", f"/api/deals/{desk.deal_id}/notes?offset={NOTES}")
+    assert body == {"notes": [], "total": NOTES}
+    assert len(statements) == 1, statements
+
+
+@BOTH_DATABASES
+def test_notes_of_a_hidden_deal_are_one_statement_to_refuse(desk: Desk, make: Factories) -> None:
+    hidden = make.deal(make.user())
+    with desk.count() as log:
+        response = desk.admin.get(f"/api/deals/{hidden.id}/notes")
+    assert response.status_code == 404
+    assert len(log.app_statements) == 1, log.app_statements
+
+
+@BOTH_DATABASES
+def test_current_deal_through_flask_reads_the_session_only(desk: Desk) -> None:
+    assert desk.admin.post(f"/api/deals/{desk.deal_id}/select").status_code == 200
+    statements, body = steady_statements(desk, "get", "/api/deals/current")
+    assert body["current_deal"]["id"] == desk.deal_id
+    assert statements == []
+
+
+@BOTH_DATABASES
+def test_select_is_three_statements_and_the_session_write(desk: Desk) -> None:
+    """The context write with its visibility check, the deal, the audit event; and the SQL session's read and
+    conditional update in the same transaction."""
+    assert desk.admin.post(f"/api/deals/{desk.other_deal_id}/select").status_code == 200
+    with desk.count() as log:
+        response = desk.admin.post(f"/api/deals/{desk.deal_id}/select")
+    assert response.status_code == 200
+    own, store = split_store_writes(log.app_statements)
+    assert len(own) == 3, own
+    assert len(store) == 2, store
+
+
+@BOTH_DATABASES
+def test_clear_is_two_statements_and_the_session_write(desk: Desk) -> None:
+    """The context write and the audit event; and the SQL session's read and update in the same transaction."""
+    assert desk.admin.post(f"/api/deals/{desk.deal_id}/select").status_code == 200
+    with desk.count() as log:
+        response = desk.admin.delete("/api/deals/current")
+    assert response.status_code == 200
+    own, store = split_store_writes(log.app_statements)
+    assert len(own) == 2, own
+    assert len(store) == 2, store
