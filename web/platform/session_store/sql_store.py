@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, current_app
 from sqlalchemy import Connection, Engine, Select, bindparam, create_engine, delete, insert, select, update
@@ -39,6 +39,20 @@ def close_store_connections() -> None:
 _joined_transaction: ContextVar[Connection | None] = ContextVar("dealdesk_joined_session_transaction", default=None)
 
 
+class _TaggedStatements:
+    """The application's connection, joined: each statement carries the store's tag (query counters tell
+    them apart), the connection itself does not (it goes on with the application's statements)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def execute(self, statement: Any, parameters: Any = None) -> Any:
+        return self._connection.execute(statement, parameters, execution_options=STORE_EXECUTION_TAG)
+
+    def scalars(self, statement: Any, parameters: Any = None) -> Any:
+        return self._connection.scalars(statement, parameters, execution_options=STORE_EXECUTION_TAG)
+
+
 class SqlMergingSessionInterface(MergingSessionInterface):
     def __init__(self, app: Flask, *, engine: Callable[[], Engine], key_prefix: str, touch_interval: float) -> None:
         # The engine is looked up lazily: nothing connects while the app is being built.
@@ -54,7 +68,7 @@ class SqlMergingSessionInterface(MergingSessionInterface):
     def _transaction(self) -> Iterator[Connection]:
         joined = _joined_transaction.get()
         if joined is not None:
-            yield joined
+            yield cast(Connection, _TaggedStatements(joined))
             return
         with self._engine().connect() as conn:
             conn = conn.execution_options(**STORE_EXECUTION_TAG)
