@@ -292,7 +292,7 @@ def largest_ok(results: list[dict[str, Any]]) -> int | None:
     return max(ok) if ok else None
 
 
-def run(plan: Plan, on_step) -> dict[str, Any]:
+def run(plan: Plan, on_step, servers: tuple[Server, ...] = SERVERS) -> dict[str, Any]:
     users = max(max(plan.steps), CAPACITY_USERS)
     spec = ClusterSpec(name="mix", instances=1, workers=1, database="dealdesk_mix", users=users, scheduler=False)
     cluster = Cluster(spec)
@@ -303,13 +303,14 @@ def run(plan: Plan, on_step) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "plan": {"steps": list(plan.steps), "duration_s": plan.duration, "warmup_s": plan.warmup},
         "think_s": list(plan.think),
+        "servers_order": [server.name for server in servers],
         "mix": dict(MIX),
         "servers": {},
     }
     cluster.up()
     try:
         bench = MixBench(plan, cluster)
-        for server in SERVERS:
+        for server in servers:
             # The baseline answers every step in a millisecond: the capacity step and the largest say it all.
             steps = plan.steps if server.app == "dealdesk" else plan.steps[-1:]
             results = bench.run_server(server, steps, on_step)
@@ -347,29 +348,58 @@ def render_markdown(report: dict[str, Any], results_path: str) -> str:
         lines.append(f"| {server['title']} | {tried} | {largest if largest is not None else 'none'} |")
     lines += [
         "",
-        "| server | step | route | req/s | p50 ms | p99 ms | max ms | errors | load generator, cores |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "| server | step | req/s | p50 ms | p99 ms | max ms | errors | load generator, cores |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for server in report["servers"].values():
         for result in server["steps"]:
-            label = "capacity" if result["step"] == "capacity" else f"{result['users']} users"
-            rows = [("**all**", result["all"]), *result["routes"].items()]
-            for route, row in rows:
-                cpu = f"{result['generator_cpu_share']:.2f}" if route == "**all**" else ""
+            row = result["all"]
+            lines.append(
+                f"| {server['title']} | {_label(result)} | {row['req_per_s']:,.1f} | {_ms(row['p50_ms'])} |"
+                f" {_ms(row['p99_ms'])} | {_ms(row['max_ms'])} | {row['errors']} |"
+                f" {result['generator_cpu_share']:.2f} |"
+            )
+    # Per route: flat out, and at the largest step under the limit (the baseline: its largest step).
+    lines += [
+        "",
+        "| server | step | route | req/s | p50 ms | p99 ms | max ms | errors |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for server in report["servers"].values():
+        largest = server["largest_ok"]
+        chosen = [r for r in server["steps"] if r["step"] == "capacity" or r["users"] == largest]
+        if largest is None:
+            chosen += [r for r in server["steps"] if r["step"] == "think"][-1:]
+        for result in chosen:
+            for route, row in result["routes"].items():
                 lines.append(
-                    f"| {server['title']} | {label} | {route} | {row['req_per_s']:,.1f} | {_ms(row['p50_ms'])} |"
-                    f" {_ms(row['p99_ms'])} | {_ms(row['max_ms'])} | {row['errors']} | {cpu} |"
+                    f"| {server['title']} | {_label(result)} | {route} | {row['req_per_s']:,.1f} |"
+                    f" {_ms(row['p50_ms'])} | {_ms(row['p99_ms'])} | {_ms(row['max_ms'])} | {row['errors']} |"
                 )
     return "\n".join(lines) + "\n"
+
+
+def _label(result: dict[str, Any]) -> str:
+    return "capacity" if result["step"] == "capacity" else f"{result['users']} users"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke test: one step of 20 users, 4 s per step")
-    parser.add_argument("--steps", default="", help="comma-separated user counts (default 10,20,40,80,160)")
+    parser.add_argument("--steps", default="", help="comma-separated user counts (default 10,20,...,640)")
     parser.add_argument("--duration", type=float, default=None, help="measured seconds per step (default 15)")
+    parser.add_argument("--servers", default="", help="comma-separated, in this order (default sync,gthread,flask)")
     parser.add_argument("--write-doc", action="store_true", help="put the table into docs/PERFORMANCE.md")
+    parser.add_argument("--render", default="", help="render a saved result (bench/results/mix-*.json) instead")
     args = parser.parse_args(argv)
+    if args.render:
+        markdown = render_markdown(json.loads((REPO / args.render).read_text()), args.render)
+        print(markdown)
+        if args.write_doc:
+            write_block("mix", markdown)
+        return 0
+    by_name = {server.name: server for server in SERVERS}
+    servers = tuple(by_name[name] for name in args.servers.split(",") if name) or SERVERS
     plan = Plan(steps=(20,), duration=4.0, warmup=1.0) if args.quick else Plan()
     if args.steps:
         plan.steps = tuple(int(n) for n in args.steps.split(","))
@@ -386,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
-    report = run(plan, show)
+    report = run(plan, show, servers)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS_DIR / f"mix-{stamp}.json"
