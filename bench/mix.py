@@ -292,9 +292,11 @@ def largest_ok(results: list[dict[str, Any]]) -> int | None:
     return max(ok) if ok else None
 
 
-def run(plan: Plan, on_step, servers: tuple[Server, ...] = SERVERS) -> dict[str, Any]:
+def run(plan: Plan, on_step, servers: tuple[Server, ...] = SERVERS, *, name: str = "mix") -> dict[str, Any]:
+    """Every server in ``servers`` through the plan's steps, on a cluster ``name`` (database ``dealdesk_<name>``)."""
     users = max(max(plan.steps), CAPACITY_USERS)
-    spec = ClusterSpec(name="mix", instances=1, workers=1, database="dealdesk_mix", users=users, scheduler=False)
+    database = "dealdesk_" + name.replace("-", "_")
+    spec = ClusterSpec(name=name, instances=1, workers=1, database=database, users=users, scheduler=False)
     cluster = Cluster(spec)
     report: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
