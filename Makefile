@@ -63,6 +63,8 @@ bench: install
 	$(BIN)/python -m pytest bench/test_restore_hook_bench.py --benchmark-only -q
 	$(BIN)/python -m bench.routes $(ROUTES_ARGS)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	@# The browsing mix (bench/mix.py) takes only --write-doc from BENCH_ARGS; the rest are bench.run's.
+	$(BIN)/python -m bench.mix $(filter --write-doc,$(BENCH_ARGS))
 
 # The fault run: 60 s of load through nginx while Redis, PostgreSQL and an instance fail.
 faults: install
