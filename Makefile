@@ -34,7 +34,7 @@ test: install
 	$(BIN)/python -m pytest -n auto -q -m "not cluster"
 	@# The fault run under load times its promises (a 503 within 2 s, health unhealthy within 2 s): it runs
 	@# alone, after the rest, so the other tests do not take the two cores it measures on.
-	$(BIN)/python -m pytest -q -m cluster tests/platform/test_cluster_faults.py
+	$(BIN)/python -m pytest -q -m cluster tests/platform/test_cluster_faults.py tests/platform/test_bench_mix.py
 
 lint: install
 	$(BIN)/ruff check web tests bench migrations wsgi.py gunicorn.conf.py
