@@ -6,6 +6,8 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
+from web.platform.db import without_statement_bounds
+
 config = context.config
 if config.config_file_name and not logging.getLogger().handlers:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
@@ -21,7 +23,8 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    with db.engine.connect() as connection:
+    # A long ALTER is work, not an outage: no statement timeout while migrating (web.platform.db).
+    with db.engine.connect() as connection, without_statement_bounds(connection):
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

@@ -8,9 +8,11 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from tests.support.stacks import POSTGRES_SQL, SQLITE_SQL
 from web.extensions import db
+from web.platform.db import without_statement_bounds
 
 # SQLite cannot reflect the expression index on lower(email); SQLAlchemy says so with a warning.
 SQLITE_REFLECTION = pytest.mark.filterwarnings(
@@ -70,3 +72,19 @@ def application_columns(engine: Engine) -> dict[str, set[str]]:
     inspector = inspect(engine)
     present = set(inspector.get_table_names()) & set(model_columns())
     return {table: {column["name"] for column in inspector.get_columns(table)} for table in present}
+
+
+@pytest.mark.parametrize("stack", [POSTGRES_SQL], indirect=True)
+def test_migrations_run_without_the_statement_bounds_and_put_them_back(app):
+    """A long ALTER is work, not an outage: migrations/env.py lifts both bounds (web.platform.db)."""
+    slower_than_the_bound = float(app.config["DATABASE_STATEMENT_TIMEOUT_SECONDS"]) + 0.5
+    with app.app_context(), db.engine.connect() as connection:
+        bound = connection.exec_driver_sql("SHOW statement_timeout").scalar()
+        assert bound != "0"
+        with pytest.raises(OperationalError):
+            connection.exec_driver_sql(f"SELECT pg_sleep({slower_than_the_bound})")
+        connection.rollback()
+        with without_statement_bounds(connection):
+            connection.exec_driver_sql(f"SELECT pg_sleep({slower_than_the_bound})")
+            connection.commit()
+        assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == bound

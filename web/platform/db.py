@@ -38,7 +38,7 @@ import psycopg2
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from psycopg2 import extensions
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy.exc import DBAPIError
 
 log = logging.getLogger(__name__)
@@ -238,6 +238,37 @@ def database_deadline(seconds: float) -> Iterator[None]:
         yield
     finally:
         _deadline.reset(token)
+
+
+@contextmanager
+def without_statement_bounds(connection: Connection) -> Iterator[None]:
+    """Lift the statement bounds of one PostgreSQL connection while the block runs, then put them back.
+
+    For migrations: a long ``ALTER TABLE`` is work, not an outage, and must not be cancelled at
+    ``DATABASE_STATEMENT_TIMEOUT_SECONDS``. Both bounds go: the server's ``statement_timeout``
+    (a session setting, committed at once so the block's own transaction handling is untouched)
+    and the client's wait (``wait_seconds``). The connect bound stays. Elsewhere a no-op.
+    """
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    dbapi_connection = connection.connection.dbapi_connection
+    bounded = hasattr(dbapi_connection, "wait_seconds")
+    previous_wait = getattr(dbapi_connection, "wait_seconds", None)
+    previous_timeout = connection.exec_driver_sql("SHOW statement_timeout").scalar()
+    connection.exec_driver_sql("SET statement_timeout = 0")
+    connection.commit()
+    if bounded:
+        dbapi_connection.wait_seconds = None
+    try:
+        yield
+    finally:
+        if bounded:
+            dbapi_connection.wait_seconds = previous_wait
+        connection.exec_driver_sql(
+            "SELECT set_config('statement_timeout', %(value)s, false)", {"value": previous_timeout}
+        )
+        connection.commit()
 
 
 def install_wait_callback() -> None:
