@@ -6,7 +6,7 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, bindparam, func, select, true
+from sqlalchemy import ColumnElement, ScalarSelect, Select, bindparam, func, select, true
 from sqlalchemy.orm import Session, aliased
 
 from web.audit.service import record_deal_event
@@ -31,16 +31,11 @@ class NoteView:
     author_email: str | None
 
 
-@functools.cache
-def _note_page_statement() -> Select[tuple[int, int, int | None, str | None, datetime | None, int | None, str | None]]:
-    """The deal's note total and one page of its notes with their authors' emails: one row per note (at least
-    one row, the note columns null when the page is empty), none when the deal is not visible to the user.
-
-    Built once with bound parameters: building the visibility rule costs more CPU than running it. The check,
-    the total and the page share one statement, so an empty page still tells a visible deal from a hidden one.
-    """
+def newest_notes_with_authors() -> Select[tuple[int, str, datetime, int | None, str | None]]:
+    """The notes of the deal bound as ``deal_id``, newest first, each with its author's email (None once the
+    author is gone): what the notes API pages through and the deal page shows the latest of."""
     author = aliased(User, name="author")
-    page = (
+    return (
         select(
             DealNote.id,
             DealNote.body,
@@ -51,11 +46,24 @@ def _note_page_statement() -> Select[tuple[int, int, int | None, str | None, dat
         .outerjoin(author, author.id == DealNote.author_id)
         .where(DealNote.deal_id == bindparam("deal_id"))
         .order_by(DealNote.created_at.desc(), DealNote.id.desc())
-        .limit(bindparam("limit"))
-        .offset(bindparam("offset"))
-        .subquery("note_page")
     )
-    note_total = select(func.count()).where(DealNote.deal_id == Deal.id).scalar_subquery()
+
+
+def note_total_of(deal_id: ColumnElement[int]) -> ScalarSelect[int]:
+    """How many notes the deal ``deal_id`` has, as a correlated subquery."""
+    return select(func.count()).where(DealNote.deal_id == deal_id).scalar_subquery()
+
+
+@functools.cache
+def _note_page_statement() -> Select[tuple[int, int, int | None, str | None, datetime | None, int | None, str | None]]:
+    """The deal's note total and one page of its notes with their authors' emails: one row per note (at least
+    one row, the note columns null when the page is empty), none when the deal is not visible to the user.
+
+    Built once with bound parameters: building the visibility rule costs more CPU than running it. The check,
+    the total and the page share one statement, so an empty page still tells a visible deal from a hidden one.
+    """
+    page = newest_notes_with_authors().limit(bindparam("limit")).offset(bindparam("offset")).subquery("note_page")
+    note_total = note_total_of(Deal.id)
     return (
         select(
             Deal.id.label("deal_id"),

@@ -17,8 +17,8 @@ from decimal import Decimal
 from sqlalchemy import Select, and_, bindparam, exists, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
-from web.deals.models import Deal, DealMember, DealNote, Stage
-from web.deals.notes import NoteView
+from web.deals.models import Deal, DealMember, Stage
+from web.deals.notes import NoteView, newest_notes_with_authors, note_total_of
 from web.deals.permissions import changeable_deals_clause, managed_deals_clause, visible_deals_clause
 from web.deals.service import escape_like
 from web.domain_errors import NotFound
@@ -98,22 +98,8 @@ def _overview_statement() -> Select[tuple[Deal, str | None, int, bool, bool, int
     """The deal, its owner's email, its note total, what the viewer may do and its latest notes: one row per note
     (at least one row), none when the deal is not visible."""
     owner = aliased(User, name="owner")
-    author = aliased(User, name="author")
-    latest = (
-        select(
-            DealNote.id,
-            DealNote.body,
-            DealNote.created_at,
-            DealNote.author_id,
-            author.email.label("author_email"),
-        )
-        .outerjoin(author, author.id == DealNote.author_id)
-        .where(DealNote.deal_id == bindparam("deal_id"))
-        .order_by(DealNote.created_at.desc(), DealNote.id.desc())
-        .limit(bindparam("note_limit"))
-        .subquery("latest_notes")
-    )
-    note_total = select(func.count()).where(DealNote.deal_id == Deal.id).scalar_subquery()
+    latest = newest_notes_with_authors().limit(bindparam("note_limit")).subquery("latest_notes")
+    note_total = note_total_of(Deal.id)
     return (
         select(
             Deal,

@@ -161,7 +161,7 @@ def delete_deal(db_session: Session, *, user_id: int, deal_id: int, client: Clie
     )
     session_sync.owe_user_sync(db_session, states)
     db_session.commit()
-    session_sync.sync_users(db_session, states)
+    session_sync.apply_pending(db_session, user_ids=states)
     return states
 
 
@@ -239,6 +239,6 @@ def remove_member(db_session: Session, *, user_id: int, deal_id: int, member_use
     db_session.commit()
     if not reset:
         return False
-    session_sync.sync_users(db_session, reset)
+    session_sync.apply_pending(db_session, user_ids=reset)
     before, _state = reset[member_user_id]
     return before == deal_id

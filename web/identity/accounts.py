@@ -116,7 +116,7 @@ def update_user(
         session_sync.owe_user_sync(db_session, [user.id])
     db_session.commit()
     # Also what a retry finishes: a change committed while the store failed is applied now.
-    session_sync.sync_users(db_session, [user.id])
+    session_sync.apply_pending(db_session, user_ids=[user.id])
     return user
 
 

@@ -28,7 +28,6 @@ Functions (each that takes ``db_session`` owns its transaction unless it says "a
 ``apply_pending(db_session, *, user_ids=None) -> int``: apply (those users', or all) pending rows; commits.
 ``revoke_session(db_session, *, public_id, user_id=None, client=None) -> str | None``: revoke one session.
 ``revoke_own_session(...) -> Revocation`` and ``revoke_all_sessions(...) -> int``: as their names say.
-``sync_users(db_session, user_ids) -> int``: the caller committed a change to these users; apply it.
 """
 
 from __future__ import annotations
@@ -175,11 +174,6 @@ def _in_line_with(role: str, state: ContextState) -> Transform:
         return stored if changed else None
 
     return transform
-
-
-def sync_users(db_session: Session, user_ids: Iterable[int]) -> None:
-    """After the caller committed rows owed for these users (``owe_user_sync``): apply them now."""
-    apply_pending(db_session, user_ids=user_ids)
 
 
 # --- Revocations -------------------------------------------------------------------------------------
