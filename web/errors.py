@@ -20,7 +20,15 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
-from web.domain_errors import Conflict, DomainError, Forbidden, Invalid, InvalidCredentials, NotFound
+from web.domain_errors import (
+    AccountDeactivated,
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    InvalidCredentials,
+    NotFound,
+)
 from web.extensions import db
 from web.platform.outages import database_incident, discard_failed_transaction, is_outage
 from web.platform.session_store.base import (
@@ -54,6 +62,7 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     Invalid: 422,
     # A wrong confirmation password is a bad request, not a 401: the user is still signed in.
     InvalidCredentials: 400,
+    AccountDeactivated: 403,
 }
 
 

@@ -11,6 +11,7 @@ from flask_login import current_user, login_required
 from ua_parser import parse as parse_user_agent
 from werkzeug.wrappers import Response
 
+from web.domain_errors import AccountDeactivated
 from web.extensions import db
 from web.identity import accounts, session_index, session_sync
 from web.identity.forms import ACCOUNT_ROLE_CHOICES, AccountActiveForm, AccountRoleForm, LoginForm
@@ -95,7 +96,12 @@ def revoke_other_sessions() -> Response:
 def login() -> Response | str | tuple[str, int]:
     form = LoginForm()
     if form.validate_on_submit():
-        if sign_in(email=form.email.data or "", password=form.password.data or "") is not None:
+        try:
+            signed_in = sign_in(email=form.email.data or "", password=form.password.data or "")
+        except AccountDeactivated as refusal:
+            flash(refusal.message, "error")
+            return render_template("login.html", form=form), 403
+        if signed_in is not None:
             return redirect(safe_next(request.args.get("next")))
         flash("The email or password is incorrect.", "error")
         return render_template("login.html", form=form), 401
