@@ -13,8 +13,8 @@ from werkzeug.wrappers import Response
 
 from web.domain_errors import AccountDeactivated
 from web.extensions import db
-from web.identity import accounts, session_index, session_sync
-from web.identity.forms import ACCOUNT_ROLE_CHOICES, AccountActiveForm, AccountRoleForm, LoginForm
+from web.identity import accounts, organizations, session_index, session_sync
+from web.identity.forms import ACCOUNT_ROLE_CHOICES, AccountActiveForm, AccountRoleForm, CurrencyForm, LoginForm
 from web.identity.models import Role
 from web.identity.session_sync import Revocation
 from web.identity.session_user import signed_in_user
@@ -123,9 +123,31 @@ def admin_users() -> str:
     """403 for anyone but an active admin: ``list_organization_users`` asks the database, not the session."""
     user = signed_in_user()
     people = accounts.list_organization_users(db.session, actor_id=user.id)
+    # The admin's own row came with the organization (accounts.require_organization_admin).
+    organization = next(person.organization for person in people if person.id == user.id)
+    currency_form = CurrencyForm(currency=organization.currency)
     return render_template(
-        "admin_users.html", people=people, me=user.id, role_choices=ACCOUNT_ROLE_CHOICES, action=ActionForm()
+        "admin_users.html",
+        people=people,
+        me=user.id,
+        role_choices=ACCOUNT_ROLE_CHOICES,
+        action=ActionForm(),
+        currency_form=currency_form,
     )
+
+
+@bp.post("/admin/organization/currency")
+@login_required
+def change_currency() -> Response:
+    form = CurrencyForm()
+    if not form.validate_on_submit():
+        flash("Choose one of the listed currencies.", "error")
+        return redirect(url_for("pages.admin_users", _anchor="settings"))
+    organization = organizations.set_currency(
+        db.session, actor_id=signed_in_user().id, currency=form.currency.data or "", client=client_info()
+    )
+    flash(f"Amounts are now shown in {organization.currency}.", "success")
+    return redirect(url_for("pages.admin_users", _anchor="settings"))
 
 
 @bp.post("/admin/users/<id:user_id>/role")
