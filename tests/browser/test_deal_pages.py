@@ -18,9 +18,10 @@ def test_create_search_edit_share_note_and_delete_a_deal(user_context: BrowserSe
     user_context.sign_in(page, "bob@acme.test")
     page.get_by_role("link", name="Deals", exact=True).click()
 
-    page.get_by_label("Name", exact=True).fill("Zephyr Foods roll-up")
-    page.get_by_label("Stage").select_option(label="Negotiation")
-    page.get_by_label("Value").fill("2500000")
+    new_deal = page.get_by_role("region", name="New deal")  # the list's filters have a Stage too
+    new_deal.get_by_label("Name", exact=True).fill("Zephyr Foods roll-up")
+    new_deal.get_by_label("Stage").select_option(label="Negotiation")
+    new_deal.get_by_label("Value").fill("2500000")
     page.get_by_role("button", name="Create deal").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Zephyr Foods roll-up")
     expect(page.get_by_role("status")).to_have_text("Created “Zephyr Foods roll-up”.")
