@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.support.clients import ApiClient, signed_in, submit
 from tests.support.stacks import BOTH_DATABASES, ONE_STACK
+from web.audit.models import AuditEvent
+from web.deal_context.header import RECENT_SELECTIONS
+from web.extensions import db
 
 ACME_BY_NAME = ["contoso", "fabrikam", "northwind", "tailspin", "woodgrove"]
 
@@ -87,6 +91,17 @@ def test_switching_with_an_unsafe_or_unknown_next_goes_home(browser, demo, targe
 
 
 @ONE_STACK
+def test_a_page_address_too_long_for_next_still_switches(browser, demo):
+    """The form's ``next`` takes 2,000 characters: a longer address falls back to its path, not to a refusal."""
+    alice = signed_in(browser, "alice@acme.test")
+    page = alice.get("/deals?q=" + "a" * 2100).text
+    assert switcher_next(page) == "/deals"
+    response = switch(alice, demo["contoso"], switcher_next(page))
+    assert response.headers["Location"] == "/deals"
+    assert alice.current_deal_id() == demo["contoso"]
+
+
+@ONE_STACK
 def test_switching_to_an_invisible_deal_changes_nothing_and_keeps_no_next(browser, demo):
     dave = signed_in(browser, "dave@acme.test")
     assert switch(dave, demo["woodgrove"]).status_code == 302
@@ -139,6 +154,32 @@ def test_another_persons_selections_do_not_reorder_mine(browser, demo):
     switch(bob, demo["tailspin"])
     options = switcher_options(alice.get("/deals").text)
     assert options == [demo[name] for name in ["woodgrove", "contoso", "fabrikam", "northwind", "tailspin"]]
+
+
+@ONE_STACK
+def test_only_the_latest_selections_count_as_recent(app, browser, demo):
+    """The header reads the last ``RECENT_SELECTIONS`` selections only: a deal chosen before them ranks by name."""
+    alice = signed_in(browser, "alice@acme.test")
+    switch(alice, demo["woodgrove"])
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    with app.app_context():
+        for index in range(RECENT_SELECTIONS):
+            db.session.add(
+                AuditEvent(
+                    organization_id=demo["acme"],
+                    user_id=demo["alice"],
+                    action="deal.select",
+                    deal_id=demo["tailspin"] if index % 2 else demo["fabrikam"],
+                    created_at=later + timedelta(seconds=index),
+                )
+            )
+        db.session.commit()
+        db.session.remove()
+    options = switcher_options(alice.get("/deals").text)
+    # Tailspin (chosen last), Fabrikam, then by name: Woodgrove's selection is older than the last 100.
+    assert options == [demo[name] for name in ["tailspin", "fabrikam", "contoso", "northwind", "woodgrove"]]
+    assert submit(alice, "/deals/current/clear").status_code == 302
+    assert recent_deals(alice.get("/").text)[-1] == demo["woodgrove"]
 
 
 @BOTH_DATABASES

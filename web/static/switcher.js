@@ -255,7 +255,8 @@
 
   document.addEventListener("keydown", function (event) {
     var pressed = event.key === "k" || event.key === "K";
-    if (pressed && (event.ctrlKey || event.metaKey) && !event.altKey && !event.shiftKey) {
+    // ⌘K on macOS only: there Ctrl+K deletes to the end of the line in text fields.
+    if (pressed && (isMac ? event.metaKey : event.ctrlKey) && !event.altKey && !event.shiftKey) {
       event.preventDefault();
       if (dialog.open) {
         dialog.close();
