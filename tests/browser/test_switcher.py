@@ -11,6 +11,9 @@ from playwright.sync_api import Page, expect
 
 from tests.support.browser import DEFAULT_TIMEOUT_MS, BrowserSession
 from tests.support.stacks import SQLITE_SQL
+from web.deal_context.header import SWITCHER_LIMIT
+from web.extensions import db
+from web.identity.models import User
 
 pytestmark = pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True, ids=lambda s: s.id)
 
@@ -50,9 +53,17 @@ def type_ahead(page: Page):  # type: ignore[no-untyped-def]
     return page.get_by_role("combobox", name="Switch to deal")
 
 
-def test_ctrl_k_a_few_letters_and_enter_switch_and_stay_on_the_page(user_context: BrowserSession, demo):
+def test_ctrl_k_a_few_letters_and_enter_switch_and_stay_on_the_page(app, make, user_context: BrowserSession, demo):
+    """Also beyond the header's 50 deals: with 50 more, "Deal …" sorts before Fabrikam, which only the search finds."""
+    with app.app_context():
+        alice = db.session.get(User, demo["alice"])
+        db.session.expunge(alice)
+        db.session.remove()
+    for number in range(SWITCHER_LIMIT):
+        make.deal(alice, name=f"Deal {number:03}")
     page = signed_in_page(user_context)
     page.goto("/settings/sessions")
+    expect(page.get_by_label("Current deal").locator(f'option[value="{demo["fabrikam"]}"]')).to_have_count(0)
     page.keyboard.press("Control+K")
     expect(switcher(page)).to_be_visible()
     expect(type_ahead(page)).to_be_focused()
