@@ -108,7 +108,9 @@ def test_on_a_deal_page_the_chosen_deals_page_opens(user_context: BrowserSession
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(rf"/deals/{demo['tailspin']}$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Tailspin Air carve-out")
-    # Most recently used first: the deal just chosen heads the list.
+    # Most recently used first: the deal just chosen heads the list. (The shortcut works once switcher.js
+    # has run, which shows the button.)
+    expect(page.get_by_role("button", name="Find a deal")).to_be_visible()
     page.keyboard.press("Control+K")
     expect(choices(page).first).to_contain_text("Tailspin Air carve-out")
     expect(choices(page).first).to_contain_text("current")
