@@ -67,6 +67,9 @@ def test_ctrl_k_a_few_letters_and_enter_switch_and_stay_on_the_page(app, make, u
     page.keyboard.press("Control+K")
     expect(switcher(page)).to_be_visible()
     expect(type_ahead(page)).to_be_focused()
+    expect(switcher(page).get_by_role("status")).to_have_text(
+        f"{SWITCHER_LIMIT} of {SWITCHER_LIMIT + 5} deals, most recently used first; type to search them all."
+    )
     page.keyboard.type("fab")
     options = choices(page)
     expect(options).to_have_count(1)

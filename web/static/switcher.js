@@ -122,7 +122,9 @@
       ? "No deal matches “" + query.trim() + "”."
       : query.trim()
         ? shown.length + (shown.length === 1 ? " deal matches." : " deals match.")
-        : shown.length + (shown.length === 1 ? " deal" : " deals") + ", most recently used first.";
+        : total > known.length
+          ? known.length + " of " + total + " deals, most recently used first; type to search them all."
+          : shown.length + (shown.length === 1 ? " deal" : " deals") + ", most recently used first.";
   }
 
   function move(index) {
