@@ -186,3 +186,8 @@ def member_candidates(db_session: Session, *, deal_id: int, organization_id: int
         .order_by(func.lower(User.email))
     ).all()
     return [(row.id, row.email) for row in rows]
+
+
+def deal_name(db_session: Session, deal_id: int) -> str:
+    """The deal's name, for a confirmation that names it (the caller has just written to the deal)."""
+    return db_session.scalar(select(Deal.name).where(Deal.id == deal_id)) or f"deal {deal_id}"
