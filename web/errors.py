@@ -136,14 +136,20 @@ def sign_in_again_response(draft: Draft | None) -> tuple[str, int]:
     return page, 401
 
 
+# Flask-WTF's reasons that mean "this form's session is not the browser's session any more" (signed out,
+# revoked, deactivated, expired, or signed in anew since the page was served) — not a forged or
+# cross-site post (no token at all, a bad signature, a foreign Referer), which stays a plain 400.
+SESSION_CHANGED_REASONS = frozenset({"The CSRF session token is missing.", "The CSRF tokens do not match."})
+
+
 def handle_csrf_error(error: CSRFError) -> Response | tuple[str, int]:
-    """A form posted without a valid token. When its session has ended (signed out or revoked
-    elsewhere, deactivated, expired) that is why: answer with the sign-in form, keeping the text."""
-    if wants_json():
-        return error_response(400, "csrf_failed", error.description or "The CSRF token is missing or invalid.")
+    """A form posted with a token of a session that is gone: the sign-in form, keeping the form's text."""
+    description = error.description or "The CSRF token is missing or invalid."
+    if wants_json() or description not in SESSION_CHANGED_REASONS:
+        return error_response(400, "csrf_failed", description)
     draft = draft_of_request()
     if draft is None and request.endpoint == "pages.login":
-        draft = draft_from_json(request.form.get("kept_draft"))
+        draft = draft_from_json(request.form.get("kept_draft"))  # the sign-in form itself, kept text and all
     if not current_user.is_authenticated:
         return sign_in_again_response(draft)
     if draft is not None:
@@ -152,7 +158,7 @@ def handle_csrf_error(error: CSRFError) -> Response | tuple[str, int]:
         # drafts.js's copy, which the form's page restores).
         message = f"This form was opened before your last sign-in, so your {draft.label} was not saved."
         return form_not_sent_response(draft, 400, message, back=True)
-    return error_response(400, "csrf_failed", error.description or "The CSRF token is missing or invalid.")
+    return error_response(400, "csrf_failed", description)
 
 
 def handle_http_exception(error: HTTPException) -> Response | tuple[str, int]:

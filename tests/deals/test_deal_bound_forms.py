@@ -207,3 +207,20 @@ def test_note_to_a_deleted_deal_says_so_and_keeps_the_text(browser, demo):
     assert "may be mistyped" not in posted.text
     api = bob.post(f"/api/deals/{demo['tailspin']}/notes", json={"body": "x"})
     assert api.status_code == 404 and api.get_json()["error"]["code"] == "not_found"  # the API is unchanged
+
+
+@ONE_STACK
+def test_form_from_an_earlier_session_of_a_signed_in_browser_keeps_the_text_and_writes_nothing(browser, demo):
+    bob = signed_in(browser, "bob@acme.test")
+    stale_token = form_token(bob.get(f"/deals/{demo['tailspin']}").text)
+    bob.login("bob@acme.test")  # signed in anew (another tab): the open page's token is from the old session
+    posted = bob.client.post(
+        f"/deals/{demo['tailspin']}/notes",
+        data={"csrf_token": stale_token, "body": "From the old tab", "subject": "Tailspin Air carve-out"},
+    )
+    assert posted.status_code == 400
+    assert "opened before your last sign-in, so your note was not saved" in posted.text
+    assert "From the old tab</textarea>" in posted.text
+    assert f'href="/deals/{demo["tailspin"]}#note-form">Back to Tailspin Air carve-out</a>' in posted.text
+    page = bob.get(f"/deals/{demo['tailspin']}").text
+    assert "From the old tab" not in page  # neither written nor planted in the form by a refused post
