@@ -105,13 +105,19 @@ def handle_domain_error(error: DomainError) -> Response | tuple[str, int]:
 
 
 def deal_unavailable_message(draft: Draft, status: int) -> str:
+    """Who took the deal away and when (from the audit trail, when the view can tell), else a plain sentence."""
+    explain = draft.policy.explain_unavailable
+    try:
+        reason = explain(**draft.view_args) if explain is not None else None
+    except DBAPIError:
+        db.session.rollback()
+        reason = None
     name = draft.subject or "This deal"
-    if status == 403:
-        return f"You can no longer change {name}: your access to it is now view only. Your {draft.label} was not saved."
-    return (
-        f"{name} is no longer available to you: it was deleted, or your access to it was removed."
-        f" Your {draft.label} was not saved."
-    )
+    if reason is None and status == 403:
+        reason = f"You can no longer change {name}: your access to it is now view only."
+    elif reason is None:
+        reason = f"{name} is no longer available to you: it was deleted, or your access to it was removed."
+    return f"{reason} Your {draft.label} was not saved."
 
 
 def form_not_sent_response(draft: Draft, status: int, message: str, *, back: bool = False) -> tuple[str, int]:

@@ -202,7 +202,7 @@ def test_note_to_a_deleted_deal_says_so_and_keeps_the_text(browser, demo):
     posted = post_note(bob, demo["tailspin"], "Carve-out memo v2", subject="Tailspin Air carve-out")
 
     assert posted.status_code == 404
-    assert "Tailspin Air carve-out is no longer available to you" in posted.text
+    assert "Tailspin Air carve-out was deleted by alice@acme.test at " in posted.text
     assert "Carve-out memo v2</textarea>" in posted.text
     assert "may be mistyped" not in posted.text
     api = bob.post(f"/api/deals/{demo['tailspin']}/notes", json={"body": "x"})
@@ -224,3 +224,35 @@ def test_form_from_an_earlier_session_of_a_signed_in_browser_keeps_the_text_and_
     assert f'href="/deals/{demo["tailspin"]}#note-form">Back to Tailspin Air carve-out</a>' in posted.text
     page = bob.get(f"/deals/{demo['tailspin']}").text
     assert "From the old tab" not in page  # neither written nor planted in the form by a refused post
+
+
+@ONE_STACK
+def test_removed_or_demoted_member_is_told_who_did_it_and_keeps_the_text(browser, demo):
+    bob = signed_in(browser, "bob@acme.test")
+    woodgrove = demo["woodgrove"]
+    submit(bob, f"/deals/{woodgrove}/members/{demo['dave']}/role", {"role": "editor"})
+    dave = signed_in(browser, "dave@acme.test")
+    assert "Add note" in dave.get(f"/deals/{woodgrove}").text
+
+    submit(bob, f"/deals/{woodgrove}/members/{demo['dave']}/role", {"role": "viewer"})
+    demoted = post_note(dave, woodgrove, "Editor no more", subject="Woodgrove Bank branch sale")
+    assert demoted.status_code == 403
+    assert "bob@acme.test made you a viewer of Woodgrove Bank branch sale at " in demoted.text
+    assert "Editor no more</textarea>" in demoted.text
+
+    submit(bob, f"/deals/{woodgrove}/members/{demo['dave']}/remove")
+    removed = post_note(dave, woodgrove, "Out of the deal", subject="Woodgrove Bank branch sale")
+    assert removed.status_code == 404
+    assert "bob@acme.test removed you from Woodgrove Bank branch sale at " in removed.text
+    assert "Out of the deal</textarea>" in removed.text
+
+
+@ONE_STACK
+def test_a_deal_of_another_organization_is_never_explained(browser, demo):
+    carol = signed_in(browser, "carol@globex.test")
+    alice = signed_in(browser, "alice@acme.test")
+    submit(alice, f"/deals/{demo['northwind']}/delete")
+    posted = post_note(carol, demo["northwind"], "Guessing ids")
+    assert posted.status_code == 404
+    assert "This deal is no longer available to you" in posted.text
+    assert "Northwind" not in posted.text and "alice@acme.test" not in posted.text

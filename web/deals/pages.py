@@ -14,7 +14,13 @@ from web.deals import service as deal_service
 from web.deals.forms import ROLE_CHOICES, DealForm, MemberForm, MemberRoleForm, NoteForm, person_choices
 from web.deals.models import MemberRole, Stage
 from web.deals.permissions import require_managed_deal
-from web.deals.read_models import deal_name, deal_overview, list_deal_rows, member_candidates
+from web.deals.read_models import (
+    deal_name,
+    deal_overview,
+    list_deal_rows,
+    member_candidates,
+    why_deal_is_unavailable,
+)
 from web.extensions import db
 from web.identity.session_user import signed_in_user
 from web.platform.drafts import keeps_draft, place_confirmation, take_confirmation, take_kept_draft
@@ -26,6 +32,11 @@ Page = tuple[str, int]
 NOTE_FORM_ANCHOR = "note-form"
 DEALS_PER_PAGE = 100
 SEARCH_MAX_LENGTH = 200
+
+
+def explain_unavailable(deal_id: int) -> str | None:
+    """For a form that could not be saved: who deleted the deal or took the person off it, and when."""
+    return why_deal_is_unavailable(db.session, user_id=signed_in_user().id, deal_id=deal_id)
 
 
 @bp.get("/deals")
@@ -114,7 +125,9 @@ def _render_detail(
 
 
 @bp.post("/deals/<id:deal_id>/edit")
-@keeps_draft("name", "stage", "value", label="changes", page="pages.deal_detail")
+@keeps_draft(
+    "name", "stage", "value", label="changes", page="pages.deal_detail", explain_unavailable=explain_unavailable
+)
 @login_required
 def edit_deal(deal_id: int) -> Response | Page:
     """Save the deal the form showed (its id is in the URL); the confirmation names it."""
@@ -200,7 +213,9 @@ def remove_member(deal_id: int, user_id: int) -> Response:
 
 
 @bp.post("/deals/<id:deal_id>/notes")
-@keeps_draft("body", label="note", page="pages.deal_detail", anchor=NOTE_FORM_ANCHOR)
+@keeps_draft(
+    "body", label="note", page="pages.deal_detail", anchor=NOTE_FORM_ANCHOR, explain_unavailable=explain_unavailable
+)
 @login_required
 def add_note(deal_id: int) -> Response | Page:
     """Add the note to the deal the form showed, then show it there with a confirmation naming the deal."""

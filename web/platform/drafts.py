@@ -40,14 +40,23 @@ class DraftPolicy:
     label: str
     page: str
     anchor: str | None
+    # Why the page's subject is no longer there for the person ("deleted by … at …"), given the view's arguments.
+    explain_unavailable: Callable[..., str | None] | None = None
 
 
-def keeps_draft(*fields: str, label: str, page: str, anchor: str | None = None) -> Callable[[View], View]:
+def keeps_draft(
+    *fields: str,
+    label: str,
+    page: str,
+    anchor: str | None = None,
+    explain_unavailable: Callable[..., str | None] | None = None,
+) -> Callable[[View], View]:
     """Mark a page view whose posted ``fields`` are kept when the post cannot be saved.
 
-    ``page`` is the endpoint showing the form, called with the same URL arguments as the view.
+    ``page`` is the endpoint showing the form, called with the same URL arguments as the view;
+    ``explain_unavailable(**view_args)`` says who took the subject away, when it can.
     """
-    policy = DraftPolicy(fields=fields, label=label, page=page, anchor=anchor)
+    policy = DraftPolicy(fields=fields, label=label, page=page, anchor=anchor, explain_unavailable=explain_unavailable)
 
     def mark(view: View) -> View:
         setattr(view, VIEW_ATTRIBUTE, policy)
