@@ -256,3 +256,17 @@ def test_a_deal_of_another_organization_is_never_explained(browser, demo):
     assert posted.status_code == 404
     assert "This deal is no longer available to you" in posted.text
     assert "Northwind" not in posted.text and "alice@acme.test" not in posted.text
+
+
+@ONE_STACK
+def test_text_kept_across_sign_in_for_a_deal_deleted_meanwhile_is_shown(browser, demo):
+    bob = signed_in(browser, "bob@acme.test")
+    bob.get(f"/deals/{demo['tailspin']}")
+    submit(signed_in(browser, "bob@acme.test"), "/settings/sessions/revoke-others")
+    posted = post_note(bob, demo["tailspin"], "Written before the deletion", subject="Tailspin Air carve-out")
+    assert posted.status_code == 401
+    submit(signed_in(browser, "alice@acme.test"), f"/deals/{demo['tailspin']}/delete")
+    landed = bob.get(sign_in_from(bob, posted.text, "bob@acme.test").headers["Location"])
+    assert landed.status_code == 404
+    assert "Tailspin Air carve-out was deleted by alice@acme.test" in landed.text
+    assert "Written before the deletion</textarea>" in landed.text

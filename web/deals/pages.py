@@ -21,6 +21,8 @@ from web.deals.read_models import (
     member_candidates,
     why_deal_is_unavailable,
 )
+from web.domain_errors import NotFound
+from web.errors import deal_unavailable_message, form_not_sent_response
 from web.extensions import db
 from web.identity.session_user import signed_in_user
 from web.platform.drafts import keeps_draft, place_confirmation, take_confirmation, take_kept_draft
@@ -79,7 +81,16 @@ def create_deal() -> Response | Page:
 @bp.get("/deals/<id:deal_id>")
 @login_required
 def deal_detail(deal_id: int) -> Page:
-    return _render_detail(deal_id)
+    try:
+        return _render_detail(deal_id)
+    except NotFound:
+        # Text kept across a sign-in for a deal that went away meanwhile: shown, not dropped with a 404.
+        draft = take_kept_draft("pages.add_note", deal_id=deal_id) or take_kept_draft(
+            "pages.edit_deal", deal_id=deal_id
+        )
+        if draft is None:
+            raise
+        return form_not_sent_response(draft, 404, deal_unavailable_message(draft, 404))
 
 
 def _render_detail(
