@@ -110,3 +110,21 @@ def test_typed_note_comes_back_after_a_reload_until_it_is_saved(user_context: Br
     page.reload()
     expect(page.get_by_label("New note")).to_have_value("", timeout=WAIT_MS)
     assert stored_drafts(page) == []
+
+
+def test_note_on_a_deal_deleted_elsewhere_says_who_and_keeps_the_text(open_context, demo):
+    page = signed_in_page(open_context, "bob@acme.test")
+    page.goto(f"/deals/{demo['tailspin']}")
+    page.get_by_label("New note").fill("Carve-out memo v2")
+    alice = signed_in_page(open_context, "alice@acme.test")
+    token = alice.request.get("/api/csrf").json()["csrf_token"]
+    deleted = alice.request.delete(f"/api/deals/{demo['tailspin']}", headers={"X-CSRFToken": token})
+    assert deleted.status in (200, 204), deleted.text()
+
+    page.get_by_role("button", name="Add note").click()
+
+    expect(page.get_by_role("heading", name="Your note was not saved")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_role("alert")).to_contain_text(
+        "Tailspin Air carve-out was deleted by alice@acme.test", timeout=WAIT_MS
+    )
+    expect(page.locator("#kept-text")).to_have_value("Carve-out memo v2", timeout=WAIT_MS)
