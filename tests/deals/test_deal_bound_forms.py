@@ -270,3 +270,12 @@ def test_text_kept_across_sign_in_for_a_deal_deleted_meanwhile_is_shown(browser,
     assert landed.status_code == 404
     assert "Tailspin Air carve-out was deleted by alice@acme.test" in landed.text
     assert "Written before the deletion</textarea>" in landed.text
+
+
+@ONE_STACK
+def test_a_post_with_a_visitors_valid_token_gets_the_sign_in_form_with_the_text(browser, demo):
+    visitor = browser()  # never signed in: the token of the sign-in page passes the CSRF check
+    token = form_token(visitor.get("/login").text)
+    posted = visitor.client.post(f"/deals/{demo['tailspin']}/notes", data={"csrf_token": token, "body": "Anon text"})
+    assert posted.status_code == 401  # login_required's answer to a form post (web.identity.login.unauthorized)
+    assert "Anon text</textarea>" in posted.text and KEPT_DRAFT.search(posted.text)

@@ -18,6 +18,7 @@ message at the top of the page that the ``#anchor`` of the redirect scrolls out 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -26,6 +27,7 @@ from flask import current_app, request, session, url_for
 
 DRAFT_SESSION_KEY = "kept_draft"
 CONFIRMATION_SESSION_KEY = "placed_confirmation"
+CONFIRMATION_MAX_AGE_SECONDS = 120  # shown by the page right after the write, not on a visit hours later
 FIELD_MAX_CHARS = 10_000  # per field: far above any form's own limit, small enough for the session store
 VIEW_ATTRIBUTE = "keeps_draft"
 
@@ -177,7 +179,7 @@ def take_kept_draft(endpoint: str, **view_args: int) -> Draft | None:
 
 def place_confirmation(key: str, message: str) -> None:
     """A confirmation for the next page to show beside the form ``key`` (e.g. ``notes-7``), not at the top."""
-    session[CONFIRMATION_SESSION_KEY] = {"key": key, "message": message}
+    session[CONFIRMATION_SESSION_KEY] = {"key": key, "message": message, "at": int(time.time())}
 
 
 def take_confirmation(key: str) -> str | None:
@@ -186,5 +188,7 @@ def take_confirmation(key: str) -> str | None:
     if not isinstance(placed, dict) or placed.get("key") != key:
         return None
     session.pop(CONFIRMATION_SESSION_KEY, None)
-    message = placed.get("message")
-    return message if isinstance(message, str) else None
+    message, placed_at = placed.get("message"), placed.get("at")
+    if not isinstance(message, str) or not isinstance(placed_at, int):
+        return None
+    return message if time.time() - placed_at <= CONFIRMATION_MAX_AGE_SECONDS else None
