@@ -17,6 +17,7 @@ from web.deals.forms import NoteForm
 from web.deals.read_models import deal_overview
 from web.extensions import db
 from web.identity.session_user import signed_in_user
+from web.platform.drafts import take_confirmation
 from web.platform.forms import ActionForm
 from web.platform.pages import bp, safe_next
 
@@ -26,9 +27,11 @@ from web.platform.pages import bp, safe_next
 def index() -> str:
     header = page_header()
     overview = None
+    confirmation = None
     if header.current is not None:
         overview = deal_overview(db.session, user_id=signed_in_user().id, deal_id=header.current.id, note_limit=5)
-    return render_template("index.html", overview=overview, new_note=NoteForm())
+        confirmation = take_confirmation(f"notes-{header.current.id}")  # "Note added to …", beside the form
+    return render_template("index.html", overview=overview, new_note=NoteForm(), note_confirmation=confirmation)
 
 
 @bp.post("/deals/select")
