@@ -20,6 +20,11 @@ again, one wait at a time is let through to it and the others fail at once
 The wait callback is process-wide (a psycopg2 rule): once installed, every psycopg2
 connection of the process is polled by it. A connection that is not bounded waits as
 long as libpq would have: its own ``connect_timeout`` while connecting, unbounded after.
+
+Behind PgBouncer in transaction pooling mode (``DATABASE_POOLER=pgbouncer``) the app keeps
+nothing on a server connection across transactions: it sends no session-level ``SET``
+(``server_statement_timeout_ms``); the server-side statement timeout is the pool's
+(docs/DEPLOYMENT.md, "PgBouncer (transaction mode)"), and the client-side bound is unchanged.
 """
 
 from __future__ import annotations
@@ -73,6 +78,23 @@ def retry_stale_connection(action: Callable[[], T]) -> T:
 
 # --- Bounded waits on PostgreSQL ------------------------------------------------------------------
 
+# ``DATABASE_POOLER``: what sits between the app and PostgreSQL. "pgbouncer" means transaction
+# pooling: a server connection is another client's between two transactions.
+DATABASE_POOLERS = ("none", "pgbouncer")
+
+
+def server_statement_timeout_ms(statement_seconds: float, *, pooler: str = "none") -> int | None:
+    """The ``statement_timeout`` a new connection SETs for its session, or None for no SET.
+
+    None when there is no bound, and behind PgBouncer (transaction pooling), where a session
+    setting leaks to other clients and is lost for this one. There the pool sets the server's
+    timeout on each server connection it opens (``connect_query``, or the role's own setting):
+    no statement per request or per transaction, where ``SET LOCAL`` would add one to each.
+    """
+    if not statement_seconds or pooler == "pgbouncer":
+        return None
+    return round(statement_seconds * 1000)
+
 
 @cache
 def bounded_connection_class(
@@ -83,9 +105,10 @@ def bounded_connection_class(
     ``connect_seconds`` bounds opening the connection (TCP, TLS, authentication, and the
     ``SET`` below); ``statement_seconds`` every later wait (None: unbounded). With
     ``server_statement_timeout_ms`` the connection runs ``SET statement_timeout`` once,
-    right after connecting: a plain statement, which PgBouncer passes on, where the
-    ``options`` startup parameter would be refused (docs/DEPLOYMENT.md says what that
-    means under transaction pooling). The same arguments give the same class.
+    right after connecting (no extra statement per request). Not behind PgBouncer in
+    transaction mode: there the ``SET`` would stay on whichever server connection ran it,
+    for other clients, and miss the ones this client's transactions get, so
+    ``server_statement_timeout_ms`` passes None for it. The same arguments give the same class.
     """
 
     class BoundedConnection(extensions.connection):  # type: ignore[misc]
@@ -248,6 +271,8 @@ def without_statement_bounds(connection: Connection) -> Iterator[None]:
     ``DATABASE_STATEMENT_TIMEOUT_SECONDS``. Both bounds go: the server's ``statement_timeout``
     (a session setting, committed at once so the block's own transaction handling is untouched)
     and the client's wait (``wait_seconds``). The connect bound stays. Elsewhere a no-op.
+    Run it on a direct connection to PostgreSQL, never through PgBouncer in transaction mode
+    (the session SETs would land on shared server connections): migrations connect directly.
     """
     if connection.dialect.name != "postgresql":
         yield
