@@ -400,5 +400,6 @@ def postgres_connect_args(*, connect_seconds: float, statement_seconds: float, p
             connect_seconds=connect_seconds,
             statement_seconds=statement_seconds + STATEMENT_TIMEOUT_GRACE_SECONDS if statement_seconds else None,
             server_statement_timeout_ms=server_statement_timeout_ms(statement_seconds, pooler=pooler),
+            pooled=pooler == "pgbouncer",
         ),
     }

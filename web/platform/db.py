@@ -98,7 +98,11 @@ def server_statement_timeout_ms(statement_seconds: float, *, pooler: str = "none
 
 @cache
 def bounded_connection_class(
-    *, connect_seconds: float, statement_seconds: float | None, server_statement_timeout_ms: int | None
+    *,
+    connect_seconds: float,
+    statement_seconds: float | None,
+    server_statement_timeout_ms: int | None,
+    pooled: bool = False,
 ) -> type[extensions.connection]:
     """A psycopg2 connection class whose waits on the server are bounded (pass it as ``connection_factory``).
 
@@ -108,10 +112,15 @@ def bounded_connection_class(
     right after connecting (no extra statement per request). Not behind PgBouncer in
     transaction mode: there the ``SET`` would stay on whichever server connection ran it,
     for other clients, and miss the ones this client's transactions get, so
-    ``server_statement_timeout_ms`` passes None for it. The same arguments give the same class.
+    ``server_statement_timeout_ms`` passes None for it. ``pooled``: the connection goes to a
+    pooler, whose answer to a connect says nothing about PostgreSQL (PgBouncer logs clients in
+    itself), so it does not end a silence (``wait_within_bounds``). The same arguments give the
+    same class.
     """
 
     class BoundedConnection(extensions.connection):  # type: ignore[misc]
+        connect_answers_for_server = not pooled  # read by wait_within_bounds
+
         def __init__(self, dsn: str, *args: Any, **kwargs: Any) -> None:
             self.wait_seconds: float | None = connect_seconds  # read by wait_within_bounds
             super().__init__(dsn, *args, **kwargs)
@@ -212,6 +221,8 @@ def wait_within_bounds(conn: Any) -> None:
     when the server is silent and another wait is already probing it (``SilentServers``).
     """
     limit = _wait_limit(conn)
+    # A pooler answers a connect by itself: only PostgreSQL's own answers end a silence.
+    proves_answer = conn.status in _CONNECTED or getattr(conn, "connect_answers_for_server", True)
     deadline = None if limit is None else time.monotonic() + limit
     outer = _deadline.get()
     if outer is not None:
@@ -227,7 +238,7 @@ def wait_within_bounds(conn: Any) -> None:
     finally:
         if probing:
             silent_servers.probe_done(server)  # type: ignore[arg-type]
-    if server is not None:
+    if server is not None and proves_answer:
         silent_servers.answered(server)
 
 
