@@ -37,8 +37,10 @@ def pgbouncer_ini(
     ``connect_query`` sets the server-side statement timeout once per *server* connection:
     behind transaction pooling the app sends no ``SET`` of its own (``DATABASE_POOLER=pgbouncer``),
     since a session setting would stay on a server connection other clients then use.
-    ``server_login_retry`` 0.25 s (default 15 s): after a failed server login PgBouncer fails every client at
-    once for this long, so after a PostgreSQL restart service returns within a quarter of a second.
+    ``server_login_retry`` 0.05 s (default 15 s): after a failed server login PgBouncer fails every client at
+    once for this long and only then tries PostgreSQL again, so this is how long a restarted PostgreSQL goes
+    unused (measured with the app's engine and a PostgreSQL restarted behind it: 0.25 s left 19 failures in
+    the first 0.15 s after the return, 0.05 s none). A refused connect on a LAN costs next to nothing.
     """
     return f"""\
 [databases]
@@ -56,7 +58,7 @@ max_db_connections = {pool_size}
 max_client_conn = 400
 query_wait_timeout = 10
 server_connect_timeout = 2
-server_login_retry = 0.25
+server_login_retry = 0.05
 """
 
 
