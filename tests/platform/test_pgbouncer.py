@@ -19,6 +19,7 @@ import psycopg2
 import pytest
 from flask import Flask
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from tests.support.clients import ApiClient, signed_in
 from tests.support.concurrency import Call, Crowd, live_server
@@ -26,10 +27,12 @@ from tests.support.factories import Factories
 from tests.support.pgbouncer import PgBouncer, running_pgbouncer
 from tests.support.stacks import POSTGRES_REDIS, POSTGRES_SQL, StackSettings
 from tests.support.state import index_rows, last_deal_id, stored_session
+from web.config import postgres_connect_args
 from web.extensions import db
 from web.jobs.locks import AdvisoryLock, advisory_key
 from web.jobs.registry import JobSpec
 from web.jobs.runner import run_job
+from web.platform.db import install_wait_callback, silent_servers
 from web.platform.session_store.base import hash_session_id
 
 pytestmark = pytest.mark.postgres
@@ -241,3 +244,33 @@ def test_a_missing_pgbouncer_skips_with_the_reason(monkeypatch, postgres_url):
     outcomes = (pytest.skip.Exception, pytest.fail.Exception)
     with pytest.raises(outcomes, match=r"pgbouncer unreachable: .*not installed"), running_pgbouncer(postgres_url):
         pass
+
+
+# --- A frozen PostgreSQL behind the pool ----------------------------------------------------------
+
+
+def connect_while_silent(database_url: str, pooler: str) -> bool:
+    """Mark the connection's server silent, connect (no statement): is it still silent afterwards?"""
+    url = make_url(database_url)
+    server = f"{url.host}:{url.port}"
+    install_wait_callback()
+    args = postgres_connect_args(connect_seconds=2, statement_seconds=1, pooler=pooler)
+    silent_servers.went_silent(server)
+    conn = None
+    try:
+        conn = psycopg2.connect(host=url.host, port=url.port, dbname=url.database, **args)
+        still_silent = silent_servers.any()
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1")  # PostgreSQL's own answer ends it either way
+        assert not silent_servers.any()
+        return still_silent
+    finally:
+        silent_servers.answered(server)
+        if conn is not None:
+            conn.close()
+
+
+def test_a_login_answered_by_pgbouncer_does_not_end_a_silence(pgbouncer, postgres_url):
+    """PgBouncer logs clients in itself, also while PostgreSQL is frozen: only a statement's answer counts."""
+    assert connect_while_silent(pgbouncer.url_for(postgres_url), "pgbouncer") is True
+    assert connect_while_silent(postgres_url, "none") is False, "directly, PostgreSQL itself answered the login"
