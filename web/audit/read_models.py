@@ -6,11 +6,12 @@ The statements are built once per shape with bound parameters (``functools.cache
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, literal_column, null, select, true
+from sqlalchemy import Select, bindparam, literal_column, null, select, true
 from sqlalchemy.orm import Session
 
 from web.audit.describe import ACTIVITY_ACTIONS
@@ -101,28 +102,58 @@ def admin_audit_page(db_session: Session, *, where: AuditFilter, limit: int) -> 
 
 # --- A deal's activity feed --------------------------------------------------------------------------
 
+# How many events a deal page shows at first, and each "Show older" page.
+ACTIVITY_PAGE_SIZE = 10
+
+
+@dataclass(frozen=True)
+class ActivityEvent:
+    """One entry of a deal's activity feed: what ``web.audit.describe.describe`` needs, and where it stands."""
+
+    id: int
+    created_at: datetime
+    action: str
+    user_email: str | None
+    deal_name: str | None
+    subject_email: str | None
+    details: Mapping[str, Any] | None
+    deal_deleted_at: datetime | None = None
+
 
 @dataclass(frozen=True)
 class DealActivity:
     deal_id: int
     deal_name: str
-    events: Sequence[Row[Any]]  # rows with the columns of web.audit.service.EVENT_COLUMNS
-    next_before: str | None
+    events: Sequence[ActivityEvent]
+    next_before: str | None  # the cursor of the next (older) page; None on the last
+
+
+def deal_activity_events(*, after_cursor: bool = False) -> Select[Any]:
+    """What was done to the deal bound as ``deal_id``, newest first, with names (EVENT_COLUMNS): edits, notes,
+    members, stage changes; not who selected it (ACTIVITY_ACTIONS leaves out selections and restores)."""
+    events = events_with_names().where(
+        AuditEvent.deal_id == bindparam("deal_id"), AuditEvent.action.in_(ACTIVITY_ACTIONS)
+    )
+    return events.where(before_cursor()) if after_cursor else events
+
+
+def activity_of(deal_id: int, deal_name: str, rows: Sequence[Any], limit: int) -> DealActivity:
+    """A feed page from up to ``limit + 1`` event rows (one more tells there is an older page)."""
+    page = page_of(rows, limit)
+    events = [
+        ActivityEvent(
+            row.id, row.created_at, row.action, row.user_email, deal_name, row.subject_email, row.details or {}
+        )
+        for row in page.events
+    ]
+    return DealActivity(deal_id, deal_name, events, page.next_before)
 
 
 @functools.cache
 def _activity_statement(after_cursor: bool) -> Select[Any]:
-    """The deal bound as ``deal_id`` if ``user_id`` may see it, with a page of what was done to it: one row per
-    event (at least one row, the event columns null when there are none), no row when it is not visible.
-
-    What was done to the deal, not who looked at it: ACTIVITY_ACTIONS leaves out selections and restores.
-    """
-    activity = events_with_names().where(
-        AuditEvent.deal_id == bindparam("deal_id"), AuditEvent.action.in_(ACTIVITY_ACTIONS)
-    )
-    if after_cursor:
-        activity = activity.where(before_cursor())
-    page = activity.limit(bindparam("limit")).subquery("activity")
+    """The deal bound as ``deal_id`` if ``user_id`` may see it, with a page of its activity: one row per event
+    (at least one row, the event columns null when there are none), no row when it is not visible."""
+    page = deal_activity_events(after_cursor=after_cursor).limit(bindparam("limit")).subquery("activity")
     return (
         select(Deal.id.label("visible_deal_id"), Deal.name.label("visible_deal_name"), *page.c)
         .outerjoin(page, true())
@@ -132,14 +163,14 @@ def _activity_statement(after_cursor: bool) -> Select[Any]:
 
 
 def deal_activity(
-    db_session: Session, *, user_id: int, deal_id: int, before: Cursor | None = None, limit: int = 10
+    db_session: Session, *, user_id: int, deal_id: int, before: Cursor | None = None, limit: int = ACTIVITY_PAGE_SIZE
 ) -> DealActivity:
     """A page of the deal's activity, newest first, in one statement; 404 when the user may not see the deal."""
     params: dict[str, Any] = {"user_id": user_id, "deal_id": deal_id, "limit": limit + 1}
     if before is not None:
         params.update(before_created_at=before.created_at, before_id=before.id)
     rows = db_session.execute(_activity_statement(before is not None), params).all()
+    db_session.commit()  # end the read transaction
     if not rows:
         raise NotFound("Deal not found.")
-    page = page_of([row for row in rows if row.id is not None], limit)
-    return DealActivity(deal_id, rows[0].visible_deal_name, page.events, page.next_before)
+    return activity_of(deal_id, rows[0].visible_deal_name, [row for row in rows if row.id is not None], limit)
