@@ -21,10 +21,12 @@ TIMEOUT_MS = 10_000
 LONG_EMAIL = "a.very.long.address.for.an.analyst.who.joined.recently@acme-capital-partners.test"
 LONG_DEAL = "Northwind Logistics buyout with an exceptionally long working name nobody abbreviates"
 
-# What in the page's main content reaches past the viewport's right edge, and any element anywhere whose own
-# content scrolls sideways. The header is the switcher's (tests/browser/test_switcher.py on its branch).
+# Whether the page is wider than the screen, what in its main content reaches past the right edge, and any
+# element anywhere whose own content scrolls sideways.
 SIDEWAYS = """() => {
   const wide = [];
+  const root = document.documentElement;
+  if (root.scrollWidth > window.innerWidth) wide.push('page ' + root.scrollWidth + '>' + window.innerWidth);
   const main = document.querySelector('main');
   if (main.scrollWidth > main.clientWidth) wide.push('main ' + main.scrollWidth + '>' + main.clientWidth);
   for (const el of main.querySelectorAll('*')) {
