@@ -14,12 +14,29 @@ import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, case, exists, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Subquery,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.orm import Session, aliased
 
 from web.audit.models import AuditEvent
+from web.audit.read_models import ACTIVITY_PAGE_SIZE, DealActivity, activity_of, deal_activity_events
 from web.deals.models import Deal, DealMember, Stage
 from web.deals.notes import NoteView, newest_notes_with_authors, note_total_of
 from web.deals.permissions import changeable_deals_clause, managed_deals_clause, visible_deals_clause
@@ -50,6 +67,8 @@ class DealOverview:
     currency: str
     # People who could be added as members: only asked for, and only filled, when the viewer manages the deal.
     candidates: list[tuple[int, str]] = field(default_factory=list)
+    # The first page of the deal's activity feed (web/templates/_activity.html).
+    activity: DealActivity | None = None
 
 
 @dataclass(frozen=True)
@@ -205,12 +224,44 @@ def list_deal_rows(db_session: Session, *, user_id: int, query: DealListQuery, l
     return DealList(deals=deals, total=int(rows[0].total or 0) if rows else 0, owners=owners)
 
 
+def _latest_activity_and_notes() -> Subquery:
+    """The deal's latest activity (web.audit) and latest notes as one subquery, a ``kind`` telling them apart:
+    the deal page shows both from its one overview statement, and one row each keeps it from multiplying."""
+    activity = deal_activity_events().limit(bindparam("activity_limit")).subquery("latest_activity")
+    notes = newest_notes_with_authors().limit(bindparam("note_limit")).subquery("latest_notes")
+    # The activity first: a UNION's column types (the JSON details, the UTC times) are its first branch's.
+    return union_all(
+        select(
+            literal_column("'activity'").label("kind"),
+            activity.c.id,
+            null().label("body"),
+            activity.c.created_at,
+            activity.c.user_id.label("author_id"),
+            activity.c.user_email.label("author_email"),
+            activity.c.action,
+            activity.c.details,
+            activity.c.subject_email,
+        ),
+        select(
+            literal_column("'note'"),
+            notes.c.id,
+            notes.c.body,
+            notes.c.created_at,
+            notes.c.author_id,
+            notes.c.author_email,
+            null(),
+            null(),
+            null(),
+        ),
+    ).subquery("latest")
+
+
 @functools.cache
 def _overview_statement() -> Select[Any]:
-    """The deal, its owner's email, its note total, what the viewer may do and its latest notes: one row per note
-    (at least one row), none when the deal is not visible."""
+    """The deal, its owner's email, its currency, its note total, what the viewer may do, its latest notes and
+    latest activity: one row per note or event (at least one row), none when the deal is not visible."""
     owner = aliased(User, name="owner")
-    latest = newest_notes_with_authors().limit(bindparam("note_limit")).subquery("latest_notes")
+    latest = _latest_activity_and_notes()
     note_total = note_total_of(Deal.id)
     return (
         select(
@@ -225,6 +276,10 @@ def _overview_statement() -> Select[Any]:
             latest.c.created_at.label("note_created_at"),
             latest.c.author_id.label("note_author_id"),
             latest.c.author_email.label("note_author_email"),
+            latest.c.kind,
+            latest.c.action,
+            latest.c.details,
+            latest.c.subject_email,
         )
         .outerjoin(owner, owner.id == Deal.owner_id)
         .join(Organization, Organization.id == Deal.organization_id)
@@ -260,9 +315,8 @@ def deal_overview(
 ) -> DealOverview:
     """The deal's page: details, owner, members, latest notes (and, for a manager with ``with_candidates``,
     who could be added) in two statements; 404 when not visible."""
-    rows = db_session.execute(
-        _overview_statement(), {"user_id": user_id, "deal_id": deal_id, "note_limit": note_limit}
-    ).all()
+    parameters = {"user_id": user_id, "deal_id": deal_id, "note_limit": note_limit}
+    rows = db_session.execute(_overview_statement(), {**parameters, "activity_limit": ACTIVITY_PAGE_SIZE + 1}).all()
     if not rows:
         raise NotFound("Deal not found.")
     first = rows[0]
@@ -270,7 +324,19 @@ def deal_overview(
     notes = [
         NoteView(row.note_id, deal.id, row.note_body, row.note_created_at, row.note_author_id, row.note_author_email)
         for row in rows
-        if row.note_id is not None
+        if row.kind == "note"
+    ]
+    activity_rows = [
+        SimpleNamespace(
+            id=row.note_id,
+            created_at=row.note_created_at,
+            action=row.action,
+            user_email=row.note_author_email,
+            subject_email=row.subject_email,
+            details=row.details,
+        )
+        for row in rows
+        if row.kind == "activity"
     ]
     can_manage = bool(first.can_manage)
     candidates_wanted = with_candidates and can_manage
@@ -288,6 +354,7 @@ def deal_overview(
         can_manage=can_manage,
         currency=first.currency,
         candidates=[(row.id, row.email) for row in people if row.role is None],
+        activity=activity_of(deal.id, deal.name, activity_rows, ACTIVITY_PAGE_SIZE),
     )
 
 
