@@ -1,7 +1,8 @@
 """axe-core on every page at desktop (1280 px) and phone (390 px) width: no serious or critical violation.
 
 Each page is checked as a signed-in admin sees it (the most controls), with a deal that has
-members and notes; the sign-in page and an error page signed out and in.
+members, notes and activity; the sign-in page and an error page signed out and in; and the
+keyboard deal switcher (Ctrl+K) open.
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ def test_every_page_has_no_serious_or_critical_violation(app, demo, open_context
     for path in [
         "/",
         "/deals",
+        "/deals?stage=sourcing&sort=value&dir=desc",
         f"/deals/{demo['northwind']}",
+        f"/deals/{demo['northwind']}/activity",
         f"/deals/{demo['northwind']}/delete",
         "/settings/sessions",
         "/admin/users",
@@ -61,5 +64,10 @@ def test_every_page_has_no_serious_or_critical_violation(app, demo, open_context
         "/deals/999999",
     ]:
         check(page, path, found)
+    # The keyboard switcher, open over a page.
+    page.goto("/deals")
+    page.keyboard.press("Control+K")
+    expect(page.get_by_role("combobox", name="Switch to deal")).to_be_focused()
+    found.extend(blocking_violations(page, f"the open switcher ({page.viewport_size['width']} px)"))
 
     assert not found, "axe found serious or critical violations:\n" + "\n".join(map(str, found))
