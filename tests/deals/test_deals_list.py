@@ -15,7 +15,7 @@ from tests.support.stacks import BOTH_DATABASES, ONE_STACK
 from web.audit.models import AuditEvent
 from web.deals.models import Stage
 from web.extensions import db
-from web.identity.models import Role
+from web.identity.models import Role, User
 
 ROW = re.compile(r'<tr[^>]*data-deal-id="(\d+)"')
 
@@ -27,6 +27,7 @@ class Book:
     admin: ApiClient
     ids: dict[str, int]
     owners: dict[str, int]
+    admin_user: User
 
 
 @pytest.fixture
@@ -45,6 +46,7 @@ def book(browser: Callable[..., ApiClient], make: Factories) -> Book:
         admin=signed_in(browser, admin.email),
         ids={name: deal.id for name, deal in deals.items()},
         owners={"admin": admin.id, "zed": other.id},
+        admin_user=admin,
     )
 
 
@@ -117,6 +119,9 @@ def test_sorted_heading_has_aria_sort_and_links_keep_the_filters(book: Book) -> 
         {"owner": "0"},
         {"owner": "²"},
         {"owner": "99999999999999999999"},
+        {"page": "0"},
+        {"page": "two"},
+        {"page": "100001"},
     ],
 )
 def test_a_value_no_link_produces_is_a_400_naming_it(book: Book, params: dict[str, str]) -> None:
@@ -160,7 +165,13 @@ def test_currency_change_is_audited_and_only_for_admins(book: Book, browser, app
 @BOTH_DATABASES
 @pytest.mark.parametrize(
     "params",
-    [{}, {"q": "a"}, {"stage": "sourcing", "owner": "1", "sort": "name", "dir": "asc"}, {"sort": "stage"}],
+    [
+        {},
+        {"q": "a"},
+        {"stage": "sourcing", "owner": "1", "sort": "name", "dir": "asc"},
+        {"sort": "stage"},
+        {"page": "2"},
+    ],
 )
 def test_the_list_costs_two_statements_whatever_the_filters(book: Book, count_queries, params) -> None:
     """The header, and the list with its total, owners, managed flags and currency."""
@@ -168,3 +179,26 @@ def test_the_list_costs_two_statements_whatever_the_filters(book: Book, count_qu
     with count_queries() as log:
         assert book.admin.get("/deals", query_string=params).status_code == 200
     assert len(log.app_statements) == 2, log.app_statements
+
+
+@BOTH_DATABASES
+def test_the_list_comes_in_pages_of_fifty_that_keep_the_filters(book: Book, make: Factories) -> None:
+    """53 deals in the sourcing stage (2 of the book's, 51 more): page 1 shows 50, page 2 the other 3, with links
+    both ways that keep the filter and the order; past the end is an empty page, not an error."""
+    for index in range(51):
+        make.deal(book.admin_user, name=f"Lead {index:02d}", stage=Stage.SOURCING)
+    first = book.admin.get("/deals", query_string={"stage": "sourcing", "sort": "name", "dir": "asc"})
+    assert len(ROW.findall(first.text)) == 50
+    assert "53 deals matching in Sourcing, 1\N{EN DASH}50 shown" in first.text
+    assert 'href="/deals?stage=sourcing&amp;sort=name&amp;dir=asc&amp;page=2" rel="next">Next 3</a>' in first.text
+    assert 'rel="prev"' not in first.text
+    second = book.admin.get("/deals", query_string={"stage": "sourcing", "sort": "name", "dir": "asc", "page": 2})
+    rows = ROW.findall(second.text)
+    assert len(rows) == 3
+    assert set(map(int, rows)).isdisjoint(map(int, ROW.findall(first.text)))
+    assert "51\N{EN DASH}53 shown" in second.text
+    assert 'href="/deals?stage=sourcing&amp;sort=name&amp;dir=asc" rel="prev">Previous 50</a>' in second.text
+    assert 'rel="next"' not in second.text
+    beyond = book.admin.get("/deals", query_string={"stage": "sourcing", "page": 9})
+    assert beyond.status_code == 200
+    assert ROW.findall(beyond.text) == []

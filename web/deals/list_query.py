@@ -22,6 +22,7 @@ Choice = TypeVar("Choice", bound=enum.StrEnum)
 ASCENDING_FIRST = frozenset({DealSort.NAME, DealSort.STAGE})
 SEARCH_MAX_LENGTH = 200
 MAX_ID = 2**31 - 1
+MAX_PAGE = 100_000
 SORT_LABELS = {DealSort.NAME: "Name", DealSort.STAGE: "Stage", DealSort.VALUE: "Value", DealSort.UPDATED: "Updated"}
 
 
@@ -37,12 +38,16 @@ def list_query_from(args: MultiDict[str, str]) -> DealListQuery:
     # A user id as the id converter takes them (web.platform.http): ASCII digits, 1 to 2^31-1.
     if owner and not (owner.isascii() and owner.isdigit() and 0 < int(owner) <= MAX_ID):
         abort(400, f"“{owner[:40]}” is not an owner of a deal.")
+    page = args.get("page") or "1"
+    if not (page.isascii() and page.isdigit() and 0 < int(page) <= MAX_PAGE):
+        abort(400, f"“{page[:40]}” is not a page of the list.")
     return DealListQuery(
         name_contains=args.get("q", "")[:SEARCH_MAX_LENGTH],
         stage=stage,
         owner_id=int(owner) if owner else None,
         sort=sort,
         descending=direction == "desc",
+        page=int(page),
     )
 
 
@@ -77,6 +82,19 @@ def sort_columns(query: DealListQuery) -> dict[DealSort, SortColumn]:
         aria_sort = ("descending" if query.descending else "ascending") if sorted_here else None
         columns[sort] = SortColumn(label, url, aria_sort, numeric=sort is DealSort.VALUE)
     return columns
+
+
+def page_url(query: DealListQuery, page: int) -> str:
+    """The list as it is (search, filters, order) at another page."""
+    return url_for(
+        "pages.deal_list",
+        q=query.name_contains or None,
+        stage=query.stage.value if query.stage else None,
+        owner=query.owner_id,
+        sort=query.sort.value,
+        dir="desc" if query.descending else "asc",
+        page=page if page > 1 else None,
+    )
 
 
 def _choice(args: MultiDict[str, str], name: str, choices: type[Choice], what: str) -> Choice | None:

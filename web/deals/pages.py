@@ -12,7 +12,7 @@ from web.deal_context.state import DealContext
 from web.deals import notes as note_service
 from web.deals import service as deal_service
 from web.deals.forms import ROLE_CHOICES, DealForm, MemberForm, MemberRoleForm, NoteForm, person_choices
-from web.deals.list_query import list_query_from, sort_columns
+from web.deals.list_query import list_query_from, page_url, sort_columns
 from web.deals.models import Deal, MemberRole, Stage
 from web.deals.permissions import require_managed_deal
 from web.deals.read_models import (
@@ -33,7 +33,7 @@ from web.platform.pages import bp
 
 Page = tuple[str, int]
 NOTE_FORM_ANCHOR = "note-form"
-DEALS_PER_PAGE = 100
+DEALS_PER_PAGE = 50
 
 
 def explain_unavailable(deal_id: int) -> str | None:
@@ -57,6 +57,8 @@ def _render_list(form: DealForm, status: int = 200) -> Page:
         query=query,
         stages=list(Stage),
         sort_columns=sort_columns(query),
+        previous_page=page_url(query, query.page - 1) if listing.has_previous else None,
+        next_page=page_url(query, query.page + 1) if listing.has_next else None,
         managed=managed,
         form=form,
         action=ActionForm(),

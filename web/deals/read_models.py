@@ -104,6 +104,7 @@ class DealListQuery:
     owner_id: int | None = None
     sort: DealSort = DealSort.UPDATED
     descending: bool = True
+    page: int = 1  # pages of the list's size, from 1
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,20 @@ class DealList:
     deals: list[DealRow]
     total: int
     owners: list[Owner]
+    first: int = 1  # the position of the page's first deal among all that match
+    per_page: int = 50
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.deals) - 1
+
+    @property
+    def has_previous(self) -> bool:
+        return self.first > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.last < self.total
 
 
 # Stages sort in pipeline order, not alphabetically.
@@ -140,8 +155,9 @@ def _sort_key(sort: DealSort) -> ColumnElement[Any]:
 def _deal_list_statement(
     searching: bool, by_stage: bool, by_owner: bool, sort: DealSort, descending: bool
 ) -> Select[Any]:
-    """Every deal the user sees, ranked: the first ``limit`` that match the search and filters, plus each owner's
-    first deal (for the owner filter's choices), with the total that match — one statement.
+    """Every deal the user sees, ranked: the ``limit`` that match the search and filters after the first
+    ``offset``, plus each owner's first deal (for the owner filter's choices), with the total that match — one
+    statement.
 
     Filtering happens in a ``matches`` column rather than the WHERE clause, so the owners come from all the user's
     visible deals; the window functions run over rows the visibility rule already had to read.
@@ -181,17 +197,23 @@ def _deal_list_statement(
     )
     return (
         select(ranked)
-        .where(or_(and_(ranked.c.matches == 1, ranked.c.position <= bindparam("limit")), ranked.c.owner_rank == 1))
+        .where(or_(and_(ranked.c.matches == 1, _on_page(ranked.c.position)), ranked.c.owner_rank == 1))
         .order_by(ranked.c.matches.desc(), ranked.c.position)
     )
 
 
+def _on_page(position: ColumnElement[int]) -> ColumnElement[bool]:
+    return and_(position > bindparam("offset"), position <= bindparam("offset") + bindparam("limit"))
+
+
 def list_deal_rows(db_session: Session, *, user_id: int, query: DealListQuery, limit: int) -> DealList:
-    """The first ``limit`` deals the user may see that match ``query`` (name or owner email containing the text,
-    any case; the stage; the owner), in its order with the id breaking ties, with whether the user manages each,
-    how many match, and the owners of all the deals the user sees — in one statement."""
+    """Page ``query.page`` (``limit`` deals a page) of the deals the user may see that match ``query`` (name or
+    owner email containing the text, any case; the stage; the owner), in its order with the id breaking ties, with
+    whether the user manages each, how many match, and the owners of all the deals the user sees — in one
+    statement."""
     needle = query.name_contains.strip()
-    parameters: dict[str, object] = {"user_id": user_id, "limit": limit}
+    offset = (query.page - 1) * limit
+    parameters: dict[str, object] = {"user_id": user_id, "limit": limit, "offset": offset}
     if needle:
         parameters["needle"] = f"%{escape_like(needle)}%"
     if query.stage is not None:
@@ -215,13 +237,14 @@ def list_deal_rows(db_session: Session, *, user_id: int, query: DealListQuery, l
             row.currency,
         )
         for row in rows
-        if row.matches == 1 and row.position <= limit
+        if row.matches == 1 and offset < row.position <= offset + limit
     ]
     owners = sorted(
         {Owner(row.owner_id, row.owner_email) for row in rows if row.owner_rank == 1},
         key=lambda owner: (owner.email.lower(), owner.id),
     )
-    return DealList(deals=deals, total=int(rows[0].total or 0) if rows else 0, owners=owners)
+    total = int(rows[0].total or 0) if rows else 0
+    return DealList(deals=deals, total=total, owners=owners, first=offset + 1, per_page=limit)
 
 
 def _latest_activity_and_notes() -> Subquery:
