@@ -89,6 +89,39 @@ class DealContext:
         return new is not None and old is not None and new.version < old.version
 
 
+@dataclass(frozen=True)
+class ContextNotice:
+    """A notice a session owes its next page: the deal it held was taken away by a change made elsewhere.
+
+    Written by ``reset_to_state`` next to the rewritten context, read (and removed) by
+    ``web.deal_context.announcements``, which finds who did what in the audit trail. Plain
+    ints only, as everything in a session.
+    """
+
+    SESSION_KEY: ClassVar[str] = "ctx_notice"
+
+    lost_deal_id: int
+    # The deal the session holds now (the user's durable choice, when still visible), or None.
+    new_deal_id: int | None
+    version: int
+
+    def to_session(self) -> dict[str, Any]:
+        return {"lost_deal_id": self.lost_deal_id, "new_deal_id": self.new_deal_id, "version": self.version}
+
+    @classmethod
+    def in_session(cls, data: Any) -> ContextNotice | None:
+        """The notice held by session data, or None (none, or not a notice)."""
+        value = data.get(cls.SESSION_KEY)
+        if not isinstance(value, dict) or not isinstance(value.get("lost_deal_id"), int):
+            return None
+        new_deal_id = value.get("new_deal_id")
+        return cls(
+            lost_deal_id=value["lost_deal_id"],
+            new_deal_id=new_deal_id if isinstance(new_deal_id, int) else None,
+            version=int(value.get("version", 0)),
+        )
+
+
 def reset_to_state(state: ContextState) -> Transform:
     """A session rewrite setting the deal context to ``state`` unless the session holds a newer one.
 
@@ -109,6 +142,9 @@ def reset_to_state(state: ContextState) -> Transform:
         if value == replacement.to_session():
             return None
         stored[DealContext.SESSION_KEY] = replacement.to_session()
+        if current is not None and current.deal_id is not None and current.deal_id != state.deal_id:
+            # The session's deal was taken away: its next page says what happened (web.deal_context.announcements).
+            stored[ContextNotice.SESSION_KEY] = ContextNotice(current.deal_id, state.deal_id, state.version).to_session()
         return stored
 
     return transform
