@@ -144,7 +144,9 @@ def reset_to_state(state: ContextState) -> Transform:
         stored[DealContext.SESSION_KEY] = replacement.to_session()
         if current is not None and current.deal_id is not None and current.deal_id != state.deal_id:
             # The session's deal was taken away: its next page says what happened (web.deal_context.announcements).
-            stored[ContextNotice.SESSION_KEY] = ContextNotice(current.deal_id, state.deal_id, state.version).to_session()
+            stored[ContextNotice.SESSION_KEY] = ContextNotice(
+                current.deal_id, state.deal_id, state.version
+            ).to_session()
         return stored
 
     return transform
