@@ -128,7 +128,8 @@ def reset_to_state(state: ContextState) -> Transform:
     A context with a higher version was selected after the change committed, and its
     selection saw the change (``web.deal_context.service``); anything older, a restored
     context (version 0) or none at all is replaced. The cached deal is kept only when
-    the session keeps the same deal.
+    the session keeps the same deal; when it loses its deal, a ``ContextNotice`` is left
+    for its next page to say what happened.
     """
 
     def transform(stored: dict[str, Any]) -> dict[str, Any] | None:
