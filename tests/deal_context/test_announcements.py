@@ -96,6 +96,20 @@ def test_removed_access_is_reported(browser, app, make, count_queries):
     )
 
 
+def test_a_role_change_that_hides_the_deal_is_reported(browser, demo):
+    alice, bob = signed_in(browser, "alice@acme.test"), signed_in(browser, "bob@acme.test")
+    assert alice.patch(f"/api/users/{demo['bob']}", json={"role": "admin"}).status_code == 200
+    assert bob.post(f"/api/deals/{demo['northwind']}/select").status_code == 200  # alice's deal: seen as admin
+    assert alice.patch(f"/api/users/{demo['bob']}", json={"role": "member"}).status_code == 200
+    notice = poll(bob)["notice"]
+    assert (notice["action"], notice["actor"]) == ("user.role_change", "alice@acme.test")
+    assert re.fullmatch(
+        rf"alice@acme\.test changed your role at {TIME}, so {NORTHWIND} is no longer visible to you\. .+",
+        notice["text"],
+    )
+    assert notice_text(bob.get("/").text) == notice["text"]
+
+
 def test_a_lost_deal_names_the_deal_the_session_falls_back_to(browser, demo):
     """Alice's office browser held Woodgrove; her home browser chose Northwind since: the office takes Northwind."""
     office, home = signed_in(browser, "alice@acme.test"), signed_in(browser, "alice@acme.test")

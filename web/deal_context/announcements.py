@@ -77,8 +77,15 @@ class Announcement:
         if self.action == "deal.member_remove":
             return f"{actor} removed you from {deal}"
         if self.action == "user.role_change":
-            return f"{actor} changed your role, and {deal} is no longer visible to you"
+            return f"{actor} changed your role"
         return f"{deal[0].upper()}{deal[1:]} is no longer available to you"
+
+    @property
+    def consequence(self) -> str:
+        """What follows the time, when the action alone does not name the deal (a role change)."""
+        if self.action == "user.role_change":
+            return f", so {self.lost_deal_name or 'the deal you were working on'} is no longer visible to you"
+        return ""
 
     @property
     def now(self) -> str:
@@ -90,7 +97,7 @@ class Announcement:
     @property
     def text(self) -> str:
         at = f" at {self.time}" if self.at is not None else ""
-        return f"{self.what}{at}. {self.now}"
+        return f"{self.what}{at}{self.consequence}. {self.now}"
 
 
 @functools.cache
