@@ -64,11 +64,11 @@
     actions.forEach(function (action) {
       row.appendChild(action);
     });
-    row.appendChild(
-      button("Dismiss", function () {
-        region.replaceChildren();
-      })
-    );
+    var dismiss = button("Dismiss", function () {
+      region.replaceChildren();
+    });
+    dismiss.className = "secondary";
+    row.appendChild(dismiss);
     region.replaceChildren(message, row);
     region.dataset.announced = key;
   }
