@@ -47,6 +47,7 @@ def test_poll_costs_no_statement_when_nothing_changed(browser, app, demo, count_
         assert log.store_statements == []
     else:
         assert len(log.store_statements) <= 3, "one session read per poll at most"
+    assert (states[-1]["user_id"], states[-1]["user_email"]) == (demo["dave"], "dave@acme.test")
     assert states[-1]["deal_id"] == demo["woodgrove"]
     assert states[-1]["deal_name"] == WOODGROVE
     assert states[-1]["notice"] is None

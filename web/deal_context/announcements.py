@@ -185,6 +185,8 @@ class AnnouncementOut(ResponseModel):
 
 
 class ContextStateOut(ResponseModel):
+    user_id: int = Field(description="Who this browser is signed in as now (another tab may have signed in again)")
+    user_email: str
     deal_id: int | None = Field(description="The session's current deal now")
     version: int = Field(description="Its context version (users.deal_context_version when it was set)")
     deal_name: str | None = Field(description="The current deal's name when the session has it cached, else null")
@@ -199,15 +201,16 @@ class ContextStateOut(ResponseModel):
     "(then one, to say who and when from the audit trail). 401 once the session was ended.",
 )
 def context_state() -> dict[str, Any]:
+    user = signed_in_user()
     context = session_context()
     notice = ContextNotice.in_session(session)
-    announcement = (
-        find_announcement(db.session, user_id=signed_in_user().id, notice=notice) if notice is not None else None
-    )
+    announcement = find_announcement(db.session, user_id=user.id, notice=notice) if notice is not None else None
     cached_name = context.deal.get("name") if context is not None and context.deal is not None else None
     if cached_name is None and announcement is not None and context is not None:
         cached_name = announcement.new_deal_name if announcement.new_deal_id == context.deal_id else None
     return {
+        "user_id": user.id,
+        "user_email": user.email,
         "deal_id": context.deal_id if context is not None else None,
         "version": context.version if context is not None else 0,
         "deal_name": cached_name,

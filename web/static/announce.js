@@ -99,6 +99,13 @@
 
   // The session's context differs from the page's: say why, with the audit trail's words when there are some.
   function announceChange(state) {
+    if (state.user_id !== undefined && String(state.user_id) !== page.userId) {
+      // The cookie is the browser's: another tab signed out and in again as someone else.
+      announce("user:" + state.user_id, "This browser is now signed in as " + state.user_email + " (in another tab).", [
+        reloadButton(),
+      ]);
+      return;
+    }
     var newDealId = state.deal_id === null || state.deal_id === undefined ? "" : String(state.deal_id);
     if (newDealId === page.dealId) {
       withdraw(); // changed back meanwhile: the page is right again
