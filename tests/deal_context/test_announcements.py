@@ -134,6 +134,18 @@ def test_ended_session_answers_401_to_the_poll(browser, demo):
     response = phone.get("/api/context")
     assert response.status_code == 401
     assert response.get_json()["error"]["code"] == "unauthenticated"
+    sign_in_page = phone.get(phone.get("/deals").headers["Location"])
+    assert (
+        notice_text(sign_in_page.text)
+        == "Your session ended: you were signed out elsewhere, or it expired. Sign in to go on."
+    )
+
+
+@ONE_STACK
+def test_signing_out_here_is_not_called_an_ended_session(browser, demo):
+    bob = signed_in(browser, "bob@acme.test")
+    assert bob.post("/api/auth/logout").status_code == 204
+    assert notice_text(bob.get("/login").text) is None
 
 
 def test_next_page_names_actor_deal_and_time_once(browser, demo, count_queries):
