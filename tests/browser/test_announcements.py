@@ -114,6 +114,8 @@ def test_a_session_ended_from_another_browser_is_announced_and_the_text_stays(op
     )
     assert_not_reloaded(laptop)
     expect(note).to_have_value("Call the bank on Monday")
+    region.get_by_role("link", name="Sign in").click()
+    expect(laptop.locator(".context-notice")).to_contain_text("Your session ended: you were signed out elsewhere")
 
 
 def test_a_deal_deleted_by_another_user_is_announced_then_named_on_the_next_page(open_context, demo):
