@@ -9,9 +9,15 @@ the audit trail (web.deal_context.announcements).
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+
+from sqlalchemy import update
 
 from tests.support.clients import ApiClient, signed_in
 from tests.support.stacks import ONE_STACK
+from web.audit.models import AuditEvent
+from web.extensions import db
+from web.platform.models import utcnow
 
 WOODGROVE = "Woodgrove Bank branch sale"
 NORTHWIND = "Northwind Logistics buyout"
@@ -180,3 +186,18 @@ def test_the_actor_is_told_it_was_them(browser, demo):
     assert bob.post(f"/api/deals/{demo['woodgrove']}/select").status_code == 200
     assert bob.delete(f"/api/deals/{demo['woodgrove']}").status_code == 204
     assert notice_text(bob.get("/").text).startswith(f"You deleted {WOODGROVE} at ")
+
+
+@ONE_STACK
+def test_without_a_recent_event_the_notice_still_names_the_deal(browser, app, demo):
+    """The audit trail is searched a day back from the rewrite (LOOKBACK); past that, the deal is named alone."""
+    dave, bob = signed_in(browser, "dave@acme.test"), signed_in(browser, "bob@acme.test")
+    assert dave.post(f"/api/deals/{demo['woodgrove']}/select").status_code == 200
+    assert bob.delete(f"/api/deals/{demo['woodgrove']}").status_code == 204
+    with app.app_context():
+        db.session.execute(update(AuditEvent).values(created_at=utcnow() - timedelta(days=2)))
+        db.session.commit()
+        db.session.remove()
+    notice = poll(dave)["notice"]
+    assert (notice["action"], notice["actor"], notice["at"]) == (None, None, None)
+    assert notice["text"] == f"{WOODGROVE} is no longer available to you. No deal is selected now."

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import session
@@ -49,6 +49,10 @@ bp = signed_in_blueprint("context_api", __name__, url_prefix="/api/context")
 EXPLAINING_ACTIONS = ("deal.delete", "deal.member_remove", "user.role_change")
 # How many of the newest candidate events the one statement reads; the first that concerns the user wins.
 CANDIDATES = 10
+# How far back before the rewrite of the session the explaining event is looked for. The rewrite follows the
+# change's commit at once, or once the session store is back (web.identity.session_sync); the bound keeps the
+# statement a short range scan of the organization's newest events however long the trail is.
+LOOKBACK = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,14 @@ def _announcement_statement() -> Select[Any]:
         )
         .select_from(lost)
         .outerjoin(new, new.id == bindparam("new_deal_id"))
-        .outerjoin(AuditEvent, and_(AuditEvent.organization_id == lost.organization_id, explains))
+        .outerjoin(
+            AuditEvent,
+            and_(
+                AuditEvent.organization_id == lost.organization_id,
+                AuditEvent.created_at >= bindparam("since", type_=AuditEvent.created_at.type),
+                explains,
+            ),
+        )
         .outerjoin(actor, actor.id == AuditEvent.user_id)
         .where(lost.id == bindparam("lost_deal_id"))
         .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
@@ -142,9 +153,9 @@ def _concerns(row: Any, user_id: int) -> bool:
 
 def find_announcement(db_session: Session, *, user_id: int, notice: ContextNotice) -> Announcement:
     """Who took the deal away, and when, from the audit trail: one statement."""
-    rows = db_session.execute(
-        _announcement_statement(), {"lost_deal_id": notice.lost_deal_id, "new_deal_id": notice.new_deal_id}
-    ).all()
+    since = datetime.fromtimestamp(notice.noticed_at, UTC) - LOOKBACK
+    params = {"lost_deal_id": notice.lost_deal_id, "new_deal_id": notice.new_deal_id, "since": since}
+    rows = db_session.execute(_announcement_statement(), params).all()
     db_session.commit()  # end the read transaction
     first = rows[0] if rows else None
     event = next((row for row in rows if row.action is not None and _concerns(row, user_id)), None)

@@ -16,6 +16,7 @@ so whoever writes a context can tell which of two is newer:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
@@ -104,9 +105,16 @@ class ContextNotice:
     # The deal the session holds now (the user's durable choice, when still visible), or None.
     new_deal_id: int | None
     version: int
+    # When the session was rewritten (Unix seconds): the change that explains it was recorded shortly before.
+    noticed_at: int
 
     def to_session(self) -> dict[str, Any]:
-        return {"lost_deal_id": self.lost_deal_id, "new_deal_id": self.new_deal_id, "version": self.version}
+        return {
+            "lost_deal_id": self.lost_deal_id,
+            "new_deal_id": self.new_deal_id,
+            "version": self.version,
+            "noticed_at": self.noticed_at,
+        }
 
     @classmethod
     def in_session(cls, data: Any) -> ContextNotice | None:
@@ -119,6 +127,7 @@ class ContextNotice:
             lost_deal_id=value["lost_deal_id"],
             new_deal_id=new_deal_id if isinstance(new_deal_id, int) else None,
             version=int(value.get("version", 0)),
+            noticed_at=int(value.get("noticed_at", 0)),
         )
 
 
@@ -146,7 +155,7 @@ def reset_to_state(state: ContextState) -> Transform:
         if current is not None and current.deal_id is not None and current.deal_id != state.deal_id:
             # The session's deal was taken away: its next page says what happened (web.deal_context.announcements).
             stored[ContextNotice.SESSION_KEY] = ContextNotice(
-                current.deal_id, state.deal_id, state.version
+                current.deal_id, state.deal_id, state.version, int(time.time())
             ).to_session()
         return stored
 
