@@ -66,7 +66,7 @@ def assert_not_reloaded(page: Page) -> None:
     assert page.evaluate("window.__notReloaded === true"), "the page was reloaded under the person"
 
 
-def test_a_switch_in_another_tab_is_announced(open_context, demo):
+def test_a_switch_and_a_sign_out_in_another_tab_are_announced(open_context, demo):
     profile = new_profile(open_context)
     tab_a = profile.new_page()
     profile.sign_in(tab_a, "alice@acme.test")
@@ -87,11 +87,13 @@ def test_a_switch_in_another_tab_is_announced(open_context, demo):
         "href", f"/deals/{demo['woodgrove']}"
     )
     assert_not_reloaded(tab_a)
-    tab_a.unroute("**/api/context")
     region.get_by_role("button", name="Reload").click()
     tab_a.wait_for_load_state()
     expect(tab_a.get_by_label("Current deal")).to_have_value(str(demo["woodgrove"]))
     expect(region).to_be_empty()
+
+    tab_b.get_by_role("button", name="Sign out").click()
+    expect(region).to_contain_text("You signed out in another tab.")
 
 
 def test_a_session_ended_from_another_browser_is_announced_and_the_text_stays(open_context, demo):

@@ -127,9 +127,9 @@
     }
   }
 
-  function announceSignedOut() {
+  function announceSignedOut(text) {
     var next = window.location.pathname + window.location.search;
-    announce("signed-out", "You were signed out (elsewhere, or the session ended). Sign in again to go on.", [
+    announce("signed-out", text || "You were signed out (elsewhere, or the session ended). Sign in again to go on.", [
       link("Sign in", "/login?next=" + encodeURIComponent(next)),
     ]);
     stopped = true;
@@ -199,6 +199,10 @@
     var channel = new BroadcastChannel(CHANNEL);
     channel.addEventListener("message", function (event) {
       var other = event.data || {};
+      if (other.signedOut && other.userId === page.userId) {
+        announceSignedOut("You signed out in another tab. Sign in again to go on.");
+        return;
+      }
       // Another tab of this browser rendered a newer context of the same user: its deal is current now.
       if (other.userId !== page.userId || !(other.version > page.version)) {
         return;
@@ -206,6 +210,13 @@
       announceChange({ deal_id: other.dealId === "" ? null : other.dealId, deal_name: other.dealName, version: other.version });
     });
     channel.postMessage({ userId: page.userId, dealId: page.dealId, version: page.version, dealName: page.dealName });
+    // Signing out here: the other tabs need not wait for their next poll.
+    document.addEventListener("submit", function (event) {
+      var form = event.target;
+      if (form instanceof HTMLFormElement && new URL(form.action, window.location.href).pathname === "/logout") {
+        channel.postMessage({ userId: page.userId, signedOut: true });
+      }
+    });
   }
 
   schedule(POLL_MS);
