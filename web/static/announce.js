@@ -9,7 +9,6 @@
 (function () {
   "use strict";
 
-  var POLL_MS = 5000;
   var MAX_BACKOFF_MS = 60000;
   var REQUEST_TIMEOUT_MS = 4000;
   var CHANNEL = "dealdesk-context";
@@ -19,6 +18,8 @@
   if (!body || !region || !body.dataset.contextUrl) {
     return; // signed out, or an error page: nothing to watch
   }
+  // ANNOUNCE_POLL_SECONDS (web/config.py), 5 s unless configured.
+  var POLL_MS = Math.max(Number(body.dataset.pollSeconds) || 5, 0.5) * 1000;
 
   var page = {
     userId: body.dataset.userId || "",
