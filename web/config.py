@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 from limits import parse_many
 from sqlalchemy.pool import StaticPool
 
-from web.platform.db import bounded_connection_class
+from web.platform.db import DATABASE_POOLERS, bounded_connection_class, server_statement_timeout_ms
 
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 DEFAULT_SQLITE_URL = f"sqlite:///{INSTANCE_DIR / 'dealdesk.db'}"
@@ -205,7 +205,16 @@ def database_config_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         "DATABASE_POOL_TIMEOUT_SECONDS": _positive_number(
             env, "DATABASE_POOL_TIMEOUT_SECONDS", DEFAULT_DATABASE_POOL_TIMEOUT_SECONDS
         ),
+        "DATABASE_POOLER": database_pooler(env),
     }
+
+
+def database_pooler(env: Mapping[str, str]) -> str:
+    """``DATABASE_POOLER``: "none", or "pgbouncer" (transaction pooling: no session-level SET is sent)."""
+    value = (env.get("DATABASE_POOLER") or "none").strip().lower()
+    if value not in DATABASE_POOLERS:
+        raise ConfigError(f"DATABASE_POOLER must be one of {', '.join(DATABASE_POOLERS)}, got {value!r}")
+    return value
 
 
 def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
@@ -369,13 +378,17 @@ def engine_options(url: str, settings: Mapping[str, Any] | None = None) -> dict[
         "pool_size": 10,
         "max_overflow": 10,
         "pool_timeout": float(settings.get("DATABASE_POOL_TIMEOUT_SECONDS", DEFAULT_DATABASE_POOL_TIMEOUT_SECONDS)),
-        "connect_args": postgres_connect_args(connect_seconds=connect, statement_seconds=statement),
+        "connect_args": postgres_connect_args(
+            connect_seconds=connect, statement_seconds=statement, pooler=str(settings.get("DATABASE_POOLER", "none"))
+        ),
     }
 
 
-def postgres_connect_args(*, connect_seconds: float, statement_seconds: float) -> dict[str, Any]:
+def postgres_connect_args(*, connect_seconds: float, statement_seconds: float, pooler: str = "none") -> dict[str, Any]:
     """psycopg2's connect arguments: libpq's socket parameters and the client-side bounds (``statement_seconds``
-    0: none). Also what the health check's and the session store's own engines are built with."""
+    0: none). Also what the health check's and the session store's own engines are built with. ``pooler``
+    "pgbouncer": no session-level SET of the server's statement timeout (web.platform.db.server_statement_timeout_ms).
+    """
     return {
         # libpq's own bound, for a connection made while the wait callback is not installed
         # (libpq rounds values below 2 s up to 2 s); the callback applies connect_seconds.
@@ -388,6 +401,7 @@ def postgres_connect_args(*, connect_seconds: float, statement_seconds: float) -
         "connection_factory": bounded_connection_class(
             connect_seconds=connect_seconds,
             statement_seconds=statement_seconds + STATEMENT_TIMEOUT_GRACE_SECONDS if statement_seconds else None,
-            server_statement_timeout_ms=round(statement_seconds * 1000) if statement_seconds else None,
+            server_statement_timeout_ms=server_statement_timeout_ms(statement_seconds, pooler=pooler),
+            pooled=pooler == "pgbouncer",
         ),
     }

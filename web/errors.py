@@ -15,6 +15,7 @@ from typing import Any
 
 import redis
 from flask import Flask, Response, current_app, jsonify, make_response, render_template, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -22,6 +23,8 @@ from werkzeug.exceptions import HTTPException
 
 from web.domain_errors import Conflict, DomainError, Forbidden, Invalid, InvalidCredentials, NotFound
 from web.extensions import db
+from web.identity.forms import LoginForm
+from web.platform.drafts import Draft, draft_from_json, draft_of_request
 from web.platform.outages import database_incident, discard_failed_transaction, is_outage
 from web.platform.session_store.base import (
     MergingSessionInterface,
@@ -91,11 +94,77 @@ def domain_status(error: DomainError) -> int:
 
 
 def handle_domain_error(error: DomainError) -> Response | tuple[str, int]:
-    return error_response(domain_status(error), error.code, error.message, **error.extra)
+    status = domain_status(error)
+    draft = draft_of_request() if status in (403, 404) else None
+    if draft is not None:
+        # The deal became invisible (deleted, access removed) or read-only while the form was open:
+        # say so, and keep the text on screen instead of "the address may be mistyped".
+        db.session.rollback()
+        return form_not_sent_response(draft, status, deal_unavailable_message(draft, status))
+    return error_response(status, error.code, error.message, **error.extra)
+
+
+def deal_unavailable_message(draft: Draft, status: int) -> str:
+    """Who took the deal away and when (from the audit trail, when the view can tell), else a plain sentence."""
+    explain = draft.policy.explain_unavailable
+    try:
+        reason = explain(**draft.view_args) if explain is not None else None
+    except DBAPIError:
+        db.session.rollback()
+        reason = None
+    name = draft.subject or "This deal"
+    if reason is None and status == 403:
+        reason = f"You can no longer change {name}: your access to it is now view only."
+    elif reason is None:
+        reason = f"{name} is no longer available to you: it was deleted, or your access to it was removed."
+    return f"{reason} Your {draft.label} was not saved."
+
+
+def form_not_sent_response(draft: Draft, status: int, message: str, *, back: bool = False) -> tuple[str, int]:
+    """The page that keeps a form's text on screen when it could not be saved (``back``: a link to its form)."""
+    return render_template("form_not_sent.html", draft=draft, status=status, message=message, back=back), status
+
+
+def sign_in_again_response(draft: Draft | None) -> tuple[str, int]:
+    """The sign-in form, 401, carrying the text of the form whose post found no session (never in the URL).
+
+    After signing in, the person lands on the page the text was meant for with the text back in its
+    form, to send it themselves (``web.identity.pages.login``): nothing is written for them.
+    """
+    next_url = draft.page_url if draft is not None else None
+    page = render_template(
+        "login.html",
+        form=LoginForm(formdata=None),
+        draft=draft,
+        next_url=next_url,
+        session_ended=True,
+    )
+    return page, 401
+
+
+# Flask-WTF's reasons that mean "this form's session is not the browser's session any more" (signed out,
+# revoked, deactivated, expired, or signed in anew since the page was served) — not a forged or
+# cross-site post (no token at all, a bad signature, a foreign Referer), which stays a plain 400.
+SESSION_CHANGED_REASONS = frozenset({"The CSRF session token is missing.", "The CSRF tokens do not match."})
 
 
 def handle_csrf_error(error: CSRFError) -> Response | tuple[str, int]:
-    return error_response(400, "csrf_failed", error.description or "The CSRF token is missing or invalid.")
+    """A form posted with a token of a session that is gone: the sign-in form, keeping the form's text."""
+    description = error.description or "The CSRF token is missing or invalid."
+    if wants_json() or description not in SESSION_CHANGED_REASONS:
+        return error_response(400, "csrf_failed", description)
+    draft = draft_of_request()
+    if draft is None and request.endpoint == "pages.login":
+        draft = draft_from_json(request.form.get("kept_draft"))  # the sign-in form itself, kept text and all
+    if not current_user.is_authenticated:
+        return sign_in_again_response(draft)
+    if draft is not None:
+        # Signed in, but the form came from an earlier session of this browser: nothing is written and
+        # nothing is stored for a request that failed its CSRF check; the text stays on screen (and in
+        # drafts.js's copy, which the form's page restores).
+        message = f"This form was opened before your last sign-in, so your {draft.label} was not saved."
+        return form_not_sent_response(draft, 400, message, back=True)
+    return error_response(400, "csrf_failed", description)
 
 
 def handle_http_exception(error: HTTPException) -> Response | tuple[str, int]:

@@ -17,12 +17,13 @@ from decimal import Decimal
 from sqlalchemy import Select, and_, bindparam, exists, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
+from web.audit.models import AuditEvent
 from web.deals.models import Deal, DealMember, Stage
 from web.deals.notes import NoteView, newest_notes_with_authors, note_total_of
 from web.deals.permissions import changeable_deals_clause, managed_deals_clause, visible_deals_clause
 from web.deals.service import escape_like
 from web.domain_errors import NotFound
-from web.identity.models import User
+from web.identity.models import Role, User
 
 
 @dataclass(frozen=True)
@@ -186,3 +187,46 @@ def member_candidates(db_session: Session, *, deal_id: int, organization_id: int
         .order_by(func.lower(User.email))
     ).all()
     return [(row.id, row.email) for row in rows]
+
+
+def deal_name(db_session: Session, deal_id: int) -> str:
+    """The deal's name, for a confirmation that names it (the caller has just written to the deal)."""
+    return db_session.scalar(select(Deal.name).where(Deal.id == deal_id)) or f"deal {deal_id}"
+
+
+# What takes a deal away from someone (and what gives it back), newest first; how many recent events
+# are looked through for one about them.
+LOSING_ACTIONS = ("deal.delete", "deal.member_remove", "deal.member_role", "deal.member_add")
+LOSING_EVENTS_LOOKED_AT = 20
+
+
+def why_deal_is_unavailable(db_session: Session, *, user_id: int, deal_id: int) -> str | None:
+    """Who took the deal away and when, from the audit trail ("Northwind was deleted by alice@acme.test
+    at …"), told only to someone it concerns: for a deletion, its owner, a member or an admin of its
+    organization; for a removal or a change to viewer, the person removed. None otherwise (a plain sentence
+    is shown then), so a guessed deal id reveals nothing. One statement, on an error path only.
+    """
+    viewer, actor = aliased(User, name="viewer"), aliased(User, name="actor")
+    is_member = exists().where(DealMember.deal_id == Deal.id, DealMember.user_id == user_id)
+    rows = db_session.execute(
+        select(Deal.name, Deal.owner_id, viewer.role, is_member, AuditEvent.action, AuditEvent.details)
+        .add_columns(AuditEvent.created_at, actor.email)
+        .join(viewer, and_(viewer.id == user_id, viewer.organization_id == Deal.organization_id))
+        .join(AuditEvent, AuditEvent.deal_id == Deal.id)
+        .outerjoin(actor, actor.id == AuditEvent.user_id)
+        .where(Deal.id == deal_id, AuditEvent.action.in_(LOSING_ACTIONS))
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+        .limit(LOSING_EVENTS_LOOKED_AT)
+    ).all()
+    for name, owner_id, role, member, action, details, at, email in rows:
+        who, when = email or "a former user", at.strftime("%Y-%m-%d %H:%M UTC")
+        if action == "deal.delete" and (member or owner_id == user_id or role == Role.ADMIN):
+            return f"{name} was deleted by {who} at {when}."
+        if not (isinstance(details, dict) and details.get("member_user_id") == user_id):
+            continue
+        if action == "deal.member_remove":
+            return f"{who} removed you from {name} at {when}."
+        if action == "deal.member_role" and details.get("role") == "viewer":
+            return f"{who} made you a viewer of {name} at {when}: you can no longer change it."
+        return None  # the newest change about them gave access: what took it away is not recorded here
+    return None

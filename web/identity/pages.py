@@ -18,6 +18,7 @@ from web.identity.models import Role
 from web.identity.session_sync import Revocation
 from web.identity.session_user import signed_in_user
 from web.identity.sign_in import end_user_session, revoke_own_session, sign_in
+from web.platform.drafts import draft_from_json, keep_for_after_sign_in
 from web.platform.forms import ActionForm
 from web.platform.http import client_info, current_session_id
 from web.platform.pages import bp, safe_next
@@ -93,15 +94,21 @@ def revoke_other_sessions() -> Response:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | str | tuple[str, int]:
+    """Sign in; a form's text kept across it (``kept_draft``, see ``web.platform.drafts``) goes back to its page."""
     form = LoginForm()
+    draft = draft_from_json(request.form.get("kept_draft")) if request.method == "POST" else None
+    next_url = request.args.get("next")
     if form.validate_on_submit():
         if sign_in(email=form.email.data or "", password=form.password.data or "") is not None:
-            return redirect(safe_next(request.args.get("next")))
+            if draft is not None:
+                keep_for_after_sign_in(draft)  # shown in its form, never sent for the person
+                return redirect(draft.page_url)
+            return redirect(safe_next(next_url))
         flash("The email or password is incorrect.", "error")
-        return render_template("login.html", form=form), 401
+        return render_template("login.html", form=form, draft=draft, next_url=next_url), 401
     if current_user.is_authenticated and request.method == "GET":
-        return redirect(safe_next(request.args.get("next")))
-    return render_template("login.html", form=form)
+        return redirect(safe_next(next_url))
+    return render_template("login.html", form=form, draft=draft, next_url=next_url)
 
 
 @bp.post("/logout")
