@@ -87,7 +87,7 @@ def test_ctrl_k_a_few_letters_and_enter_switch_and_stay_on_the_page(app, make, u
 def test_escape_closes_and_gives_focus_back(user_context: BrowserSession, demo):
     page = signed_in_page(user_context)
     page.goto("/deals")
-    search = page.get_by_label("Search by name")
+    search = page.get_by_label("Name or owner")
     search.focus()
     page.keyboard.press("Control+K")
     expect(type_ahead(page)).to_be_focused()

@@ -88,3 +88,26 @@ def test_migrations_run_without_the_statement_bounds_and_put_them_back(app):
             connection.exec_driver_sql(f"SELECT pg_sleep({slower_than_the_bound})")
             connection.commit()
         assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == bound
+
+
+@SQLITE_REFLECTION
+@pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_SQL], indirect=True)
+def test_organizations_existing_before_0004_get_usd_and_0004_undoes_cleanly(app):
+    """0004_organization_currency: a column with a server default, so rows already there read "USD"."""
+    with app.app_context():
+        downgrade(revision="0003_pending_session_changes")
+        assert "currency" not in application_columns(db.engine)["organizations"]
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO organizations (name, created_at) VALUES ('Before', CURRENT_TIMESTAMP)"
+            )
+        upgrade()
+        with db.engine.connect() as connection:
+            currencies = connection.exec_driver_sql("SELECT name, currency FROM organizations").all()
+        assert [tuple(row) for row in currencies] == [("Before", "USD")]
+        downgrade(revision="0003_pending_session_changes")
+        assert "currency" not in application_columns(db.engine)["organizations"]
+        with db.engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT name FROM organizations").scalar() == "Before"
+        upgrade()
+        assert application_columns(db.engine) == model_columns()

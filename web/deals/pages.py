@@ -12,7 +12,8 @@ from web.deal_context.state import DealContext
 from web.deals import notes as note_service
 from web.deals import service as deal_service
 from web.deals.forms import ROLE_CHOICES, DealForm, MemberForm, MemberRoleForm, NoteForm, person_choices
-from web.deals.models import MemberRole, Stage
+from web.deals.list_query import list_query_from, sort_columns
+from web.deals.models import Deal, MemberRole, Stage
 from web.deals.permissions import require_managed_deal
 from web.deals.read_models import (
     deal_name,
@@ -33,7 +34,6 @@ from web.platform.pages import bp
 Page = tuple[str, int]
 NOTE_FORM_ANCHOR = "note-form"
 DEALS_PER_PAGE = 100
-SEARCH_MAX_LENGTH = 200
 
 
 def explain_unavailable(deal_id: int) -> str | None:
@@ -48,12 +48,18 @@ def deal_list() -> Page:
 
 
 def _render_list(form: DealForm, status: int = 200) -> Page:
-    query = request.args.get("q", "")[:SEARCH_MAX_LENGTH]
-    user_id = signed_in_user().id
-    deals, total = list_deal_rows(db.session, user_id=user_id, name_contains=query, limit=DEALS_PER_PAGE)
-    managed = {deal.id for deal in deals if deal.managed}
+    query = list_query_from(request.args)
+    listing = list_deal_rows(db.session, user_id=signed_in_user().id, query=query, limit=DEALS_PER_PAGE)
+    managed = {deal.id for deal in listing.deals if deal.managed}
     page = render_template(
-        "deals.html", deals=deals, total=total, query=query, managed=managed, form=form, action=ActionForm()
+        "deals.html",
+        listing=listing,
+        query=query,
+        stages=list(Stage),
+        sort_columns=sort_columns(query),
+        managed=managed,
+        form=form,
+        action=ActionForm(),
     )
     return page, status
 
@@ -167,7 +173,9 @@ def delete_deal(deal_id: int) -> Response:
     user = signed_in_user()
     # The live sessions (this one too) are rewritten by the service.
     deal_service.delete_deal(db.session, user_id=user.id, deal_id=deal_id, client=client_info())
-    flash("The deal was deleted.", "success")
+    # The service left the (soft-deleted) deal in the identity map, expired by its commit: one read by key.
+    deleted = db.session.get(Deal, deal_id)
+    flash(f"{deleted.name} was deleted." if deleted is not None else "The deal was deleted.", "success")
     return redirect(url_for("pages.deal_list"))
 
 

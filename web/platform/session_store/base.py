@@ -614,6 +614,23 @@ def report_store_recovered() -> None:
         _store_down_since = None
 
 
+# The page a browser gets when no session can be read or saved: fixed HTML, because the layout needs the session
+# (who is signed in) and a template must not fail here; in the error page's words, with a way back.
+STORE_UNAVAILABLE_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Temporarily unavailable · DealDesk</title><link rel="stylesheet" href="/static/app.css"></head>
+<body><main id="main"><section class="card narrow error-page" aria-labelledby="error-heading">
+<p class="error-status">Error 503</p>
+<h1 id="error-heading">Temporarily unavailable</h1>
+<p>DealDesk cannot reach the service that keeps people signed in.</p>
+<p class="retry-advice"><strong>Try again in a few seconds.</strong></p>
+<p class="error-ways"><a href="/">Back to DealDesk</a></p>
+</section></main></body>
+</html>
+"""
+
+
 def session_store_unavailable_response() -> Response:
     if request.path.startswith("/api/"):
         response = jsonify(
@@ -623,9 +640,7 @@ def session_store_unavailable_response() -> Response:
             }
         )
     else:
-        response = Response(
-            "Service temporarily unavailable: the session store cannot be reached.", mimetype="text/plain"
-        )
+        response = Response(STORE_UNAVAILABLE_PAGE, mimetype="text/html")
     response.status_code = 503
     response.headers["Retry-After"] = "5"
     return response
