@@ -12,6 +12,7 @@ from flask import Flask
 from web.audit import api as audit_api
 from web.cli import register_commands
 from web.config import build_config
+from web.deal_context import announcements
 from web.deal_context.fast_path import install_fast_path
 from web.deal_context.request import register_deal_context
 from web.deals import api as deals_api
@@ -46,6 +47,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 BLUEPRINTS = (
     auth_api.bp,
     deals_api.bp,
+    announcements.bp,
     notes_api.bp,
     pages.bp,
     session_index_api.bp,

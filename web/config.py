@@ -283,6 +283,8 @@ BASE_CONFIG: dict[str, Any] = {
     # A sign-in throttle that cannot reach its storage answers 503 rather than letting guesses
     # through uncounted (web.identity.throttle); swallowing would also log a traceback per request.
     "RATELIMIT_SWALLOW_ERRORS": False,
+    # How often an open, visible page asks GET /api/context whether its deal changed (web/static/announce.js).
+    "ANNOUNCE_POLL_SECONDS": 5,
 }
 
 DEVELOPMENT_SECRET_KEY = "dev-only-insecure-secret-key"

@@ -138,6 +138,7 @@ def deal_flow(client: RecordingClient, demo: dict[str, int]) -> None:
     assert client.patch(f"/api/deals/{deal}", json={"name": None}).status_code == 422
     assert client.post(f"/api/deals/{deal}/select").status_code == 200
     assert client.get("/api/deals/current").status_code == 200
+    assert client.get("/api/context").status_code == 200
     assert client.get("/api/me").status_code == 200
     assert client.delete("/api/deals/current").status_code == 200
     assert client.post(f"/api/deals/{deal}/members", json={"user_id": demo["bob"]}).status_code == 201

@@ -16,6 +16,7 @@ so whoever writes a context can tell which of two is newer:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
@@ -89,13 +90,55 @@ class DealContext:
         return new is not None and old is not None and new.version < old.version
 
 
+@dataclass(frozen=True)
+class ContextNotice:
+    """A notice a session owes its next page: the deal it held was taken away by a change made elsewhere.
+
+    Written by ``reset_to_state`` next to the rewritten context, read (and removed) by
+    ``web.deal_context.announcements``, which finds who did what in the audit trail. Plain
+    ints only, as everything in a session.
+    """
+
+    SESSION_KEY: ClassVar[str] = "ctx_notice"
+
+    lost_deal_id: int
+    # The deal the session holds now (the user's durable choice, when still visible), or None.
+    new_deal_id: int | None
+    version: int
+    # When the session was rewritten (Unix seconds): the change that explains it was recorded shortly before.
+    noticed_at: int
+
+    def to_session(self) -> dict[str, Any]:
+        return {
+            "lost_deal_id": self.lost_deal_id,
+            "new_deal_id": self.new_deal_id,
+            "version": self.version,
+            "noticed_at": self.noticed_at,
+        }
+
+    @classmethod
+    def in_session(cls, data: Any) -> ContextNotice | None:
+        """The notice held by session data, or None (none, or not a notice)."""
+        value = data.get(cls.SESSION_KEY)
+        if not isinstance(value, dict) or not isinstance(value.get("lost_deal_id"), int):
+            return None
+        new_deal_id = value.get("new_deal_id")
+        return cls(
+            lost_deal_id=value["lost_deal_id"],
+            new_deal_id=new_deal_id if isinstance(new_deal_id, int) else None,
+            version=int(value.get("version", 0)),
+            noticed_at=int(value.get("noticed_at", 0)),
+        )
+
+
 def reset_to_state(state: ContextState) -> Transform:
     """A session rewrite setting the deal context to ``state`` unless the session holds a newer one.
 
     A context with a higher version was selected after the change committed, and its
     selection saw the change (``web.deal_context.service``); anything older, a restored
     context (version 0) or none at all is replaced. The cached deal is kept only when
-    the session keeps the same deal.
+    the session keeps the same deal; when it loses its deal, a ``ContextNotice`` is left
+    for its next page to say what happened.
     """
 
     def transform(stored: dict[str, Any]) -> dict[str, Any] | None:
@@ -109,6 +152,11 @@ def reset_to_state(state: ContextState) -> Transform:
         if value == replacement.to_session():
             return None
         stored[DealContext.SESSION_KEY] = replacement.to_session()
+        if current is not None and current.deal_id is not None and current.deal_id != state.deal_id:
+            # The session's deal was taken away: its next page says what happened (web.deal_context.announcements).
+            stored[ContextNotice.SESSION_KEY] = ContextNotice(
+                current.deal_id, state.deal_id, state.version, int(time.time())
+            ).to_session()
         return stored
 
     return transform
