@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 from limits import parse_many
 from sqlalchemy.pool import StaticPool
 
-from web.platform.db import bounded_connection_class
+from web.platform.db import bounded_connection_class, mysql_session_settings
 
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 DEFAULT_SQLITE_URL = f"sqlite:///{INSTANCE_DIR / 'dealdesk.db'}"
@@ -60,14 +60,18 @@ class ConfigError(RuntimeError):
 
 
 def normalize_database_url(url: str) -> str:
-    """Name the psycopg2 driver explicitly.
+    """Name the installed driver explicitly.
 
-    SQLAlchemy 2.1 maps a bare ``postgresql://`` URL to psycopg 3, which is not
-    installed; operators write the ordinary form, so accept it.
+    SQLAlchemy 2.1 maps a bare ``postgresql://`` URL to psycopg 3 and a bare ``mysql://``
+    to mysqlclient, neither installed; operators write the ordinary forms, so accept them
+    (MariaDB and MySQL through PyMySQL, docs/DEPLOYMENT.md "MariaDB / MySQL").
     """
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+psycopg2://" + url[len(prefix) :]
+    for prefix in ("mysql://", "mariadb://", "mariadb+pymysql://"):
+        if url.startswith(prefix):
+            return "mysql+pymysql://" + url[len(prefix) :]
     return url
 
 
@@ -367,8 +371,35 @@ def engine_options(url: str, settings: Mapping[str, Any] | None = None) -> dict[
         "pool_size": 10,
         "max_overflow": 10,
         "pool_timeout": float(settings.get("DATABASE_POOL_TIMEOUT_SECONDS", DEFAULT_DATABASE_POOL_TIMEOUT_SECONDS)),
-        "connect_args": postgres_connect_args(connect_seconds=connect, statement_seconds=statement),
+        "connect_args": server_connect_args(url, connect_seconds=connect, statement_seconds=statement),
     }
+
+
+def server_connect_args(url: Any, *, connect_seconds: float, statement_seconds: float) -> dict[str, Any]:
+    """The driver's connect arguments for a database server (``url``: a URL or its string), bounded alike."""
+    if str(url).startswith("mysql"):
+        return mysql_connect_args(connect_seconds=connect_seconds, statement_seconds=statement_seconds)
+    return postgres_connect_args(connect_seconds=connect_seconds, statement_seconds=statement_seconds)
+
+
+def mysql_connect_args(*, connect_seconds: float, statement_seconds: float) -> dict[str, Any]:
+    """PyMySQL's connect arguments for MariaDB/MySQL (``statement_seconds`` 0: no bound).
+
+    utf8mb4 (MySQL's ``utf8`` holds no 4-byte characters), a UTC session time zone, and the
+    same bounds as on PostgreSQL: the server ends a statement after ``statement_seconds``
+    (MariaDB's ``max_statement_time``) and a row lock wait after as long (``innodb_lock_wait_timeout``,
+    whole seconds), and the client gives up on a read or write that long plus the grace
+    (PyMySQL's socket timeouts: a frozen server). All set at connect (``init_command``), so every
+    engine built from these arguments has them (web.platform.db.mysql_session_settings).
+    """
+    args: dict[str, Any] = {
+        "charset": "utf8mb4",
+        "connect_timeout": connect_seconds,
+        "init_command": mysql_session_settings(statement_seconds or None),
+    }
+    if statement_seconds:
+        args["read_timeout"] = args["write_timeout"] = statement_seconds + STATEMENT_TIMEOUT_GRACE_SECONDS
+    return args
 
 
 def postgres_connect_args(*, connect_seconds: float, statement_seconds: float) -> dict[str, Any]:

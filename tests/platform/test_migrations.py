@@ -10,7 +10,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from tests.support.stacks import POSTGRES_SQL, SQLITE_SQL
+from tests.support.stacks import MARIADB_SQL, POSTGRES_SQL, SQLITE_SQL
 from web.extensions import db
 from web.platform.db import without_statement_bounds
 
@@ -22,7 +22,7 @@ SQLITE_REFLECTION = pytest.mark.filterwarnings(
 
 
 @SQLITE_REFLECTION
-@pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_SQL], indirect=True)
+@pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_SQL, MARIADB_SQL], indirect=True)
 def test_models_match_the_migrated_schema(app):
     with app.app_context(), db.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
@@ -35,7 +35,7 @@ def test_models_match_the_migrated_schema(app):
     assert differences == []
 
 
-@pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_SQL], indirect=True)
+@pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_SQL, MARIADB_SQL], indirect=True)
 def test_email_uniqueness_ignores_case(app, demo):
     from sqlalchemy.exc import IntegrityError
 
@@ -50,7 +50,7 @@ def test_email_uniqueness_ignores_case(app, demo):
 
 
 @SQLITE_REFLECTION
-@pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_SQL], indirect=True)
+@pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_SQL, MARIADB_SQL], indirect=True)
 def test_downgrade_to_base_and_upgrade_again(app):
     with app.app_context():
         downgrade(revision="base")
