@@ -236,8 +236,8 @@ def log_format(env: Mapping[str, str]) -> str:
 def operations_config_from_env(env: Mapping[str, str]) -> dict[str, Any]:
     """Scheduler, job locks, health check, logging and version (docs/DEPLOYMENT.md, docs/QUICKREF.md)."""
     lock_backend = env.get("JOB_LOCK_BACKEND", "auto")
-    if lock_backend not in ("auto", "postgresql", "redis", "database"):
-        raise ConfigError(f"JOB_LOCK_BACKEND must be auto, postgresql, redis or database, got {lock_backend!r}")
+    if lock_backend not in ("auto", "postgresql", "redis", "database", "mysql"):
+        raise ConfigError(f"JOB_LOCK_BACKEND must be auto, postgresql, redis, database or mysql, got {lock_backend!r}")
     return {
         "SCHEDULER_ENABLED": scheduler_enabled(env),
         "SCHEDULER_TIMEZONE": env.get("SCHEDULER_TIMEZONE", "UTC"),
@@ -365,7 +365,15 @@ def engine_options(url: str, settings: Mapping[str, Any] | None = None) -> dict[
     settings = settings or {}
     statement = float(settings.get("DATABASE_STATEMENT_TIMEOUT_SECONDS", DEFAULT_DATABASE_STATEMENT_TIMEOUT_SECONDS))
     connect = float(settings.get("DATABASE_CONNECT_TIMEOUT_SECONDS", DEFAULT_DATABASE_CONNECT_TIMEOUT_SECONDS))
+    isolation = {}
+    if url.startswith("mysql"):
+        # InnoDB's default, REPEATABLE READ, reads a transaction's first snapshot again in every
+        # statement; DealDesk relies on PostgreSQL's READ COMMITTED, where each statement sees what
+        # was committed before it (web.deal_context.service.select_deal: the visibility check after
+        # the row lock). docs/DEPLOYMENT.md, "MariaDB / MySQL".
+        isolation = {"isolation_level": "READ COMMITTED"}
     return {
+        **isolation,
         "pool_pre_ping": True,
         "pool_recycle": 1800,
         "pool_size": 10,

@@ -12,7 +12,15 @@ from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 from sqlalchemy import delete, insert, select, update
 
-from tests.support.stacks import POSTGRES_REDIS, POSTGRES_SQL, SQLITE_REDIS, SQLITE_SQL, StackSettings
+from tests.support.stacks import (
+    MARIADB_REDIS,
+    MARIADB_SQL,
+    POSTGRES_REDIS,
+    POSTGRES_SQL,
+    SQLITE_REDIS,
+    SQLITE_SQL,
+    StackSettings,
+)
 from web.config import build_config
 from web.deals.models import Deal, DealMember, MemberRole
 from web.extensions import db
@@ -26,12 +34,14 @@ from web.jobs.scheduler import build_scheduler, latest_fire_time, parse_crontab,
 from web.platform.models import utcnow
 from web.platform.session_store.models import SessionRecord
 
-SQL_STACKS = [SQLITE_SQL, POSTGRES_SQL]
+SQL_STACKS = [SQLITE_SQL, POSTGRES_SQL, MARIADB_SQL]
 LOCK_CASES = [
     pytest.param(SQLITE_SQL, "database", id="sqlite-lock-row"),
     pytest.param(POSTGRES_SQL, "postgresql", id="postgresql-advisory-lock"),
     pytest.param(SQLITE_REDIS, "redis", id="sqlite-redis-lock"),
     pytest.param(POSTGRES_REDIS, "redis", id="postgresql-redis-lock"),
+    pytest.param(MARIADB_SQL, "mysql", id="mariadb-named-lock"),
+    pytest.param(MARIADB_REDIS, "redis", id="mariadb-redis-lock"),
 ]
 WAIT_SECONDS = 20  # an upper bound on waiting for scheduler threads, not a speed assertion
 
