@@ -36,6 +36,7 @@ class Desk:
     deal_id: int
     other_deal_id: int
     count: Callable[[], AbstractContextManager[QueryLog]]
+    update_returning: bool
 
 
 @pytest.fixture
@@ -56,6 +57,7 @@ def desk(stack_settings: StackSettings, app: Flask, browser: Callable[..., ApiCl
         db.session.delete(db.session.get(User, leaver.id))
         db.session.commit()
         db.session.remove()
+        update_returning = bool(db.engine.dialect.update_returning)
     others = [make.deal(admin if index % 2 else editor) for index in range(DEALS - 1)]
     through_flask = stack_settings.make_app(CURRENT_DEAL_FAST_PATH=False)
     return Desk(
@@ -63,7 +65,13 @@ def desk(stack_settings: StackSettings, app: Flask, browser: Callable[..., ApiCl
         deal_id=deal.id,
         other_deal_id=others[0].id,
         count=lambda: counting_queries(through_flask),
+        update_returning=update_returning,
     )
+
+
+def read_back_after_update(desk: Desk) -> int:
+    """1 where UPDATE has no RETURNING (MariaDB): the context write reads its new version back in a SELECT."""
+    return 0 if desk.update_returning else 1
 
 
 def steady_statements(desk: Desk, method: str, path: str) -> tuple[list[str], object]:
@@ -150,7 +158,7 @@ def test_select_is_three_statements_and_the_session_write(desk: Desk) -> None:
     assert response.status_code == 200
     # The store: the session's load, then its read and update in the app's transaction
     # (SqlMergingSessionInterface.joining), tagged as the store's.
-    assert len(log.app_statements) == 3, log.app_statements
+    assert len(log.app_statements) == 3 + read_back_after_update(desk), log.app_statements
     assert len(log.store_statements) == 3, log.store_statements
 
 
@@ -161,5 +169,5 @@ def test_clear_is_two_statements_and_the_session_write(desk: Desk) -> None:
     with desk.count() as log:
         response = desk.admin.delete("/api/deals/current")
     assert response.status_code == 200
-    assert len(log.app_statements) == 2, log.app_statements
+    assert len(log.app_statements) == 2 + read_back_after_update(desk), log.app_statements
     assert len(log.store_statements) == 3, log.store_statements

@@ -322,7 +322,7 @@ def test_stale_deal_cleanup_clears_exactly_the_stale_references(app, demo):
         assert bumped == (1 if user_id in stale else 0), user_id
 
 
-@pytest.mark.parametrize("stack", [POSTGRES_SQL], indirect=True)
+@pytest.mark.parametrize("stack", [POSTGRES_SQL, MARIADB_SQL], indirect=True)
 def test_stale_deal_cleanup_is_one_update_per_chunk_of_users(app, demo, count_queries):
     def updates(batch_size: int) -> tuple[int, int]:
         with app.app_context(), count_queries() as log:
