@@ -213,4 +213,6 @@ def _load_statement() -> Select[Any]:
 
 def _is_lock_conflict(exc: DBAPIError) -> bool:
     message = str(exc.orig).lower()
-    return "database is locked" in message or "deadlock detected" in message or "could not serialize" in message
+    # SQLite, PostgreSQL (twice), MariaDB/MySQL ("Deadlock found when trying to get lock").
+    conflicts = ("database is locked", "deadlock detected", "could not serialize", "deadlock found")
+    return any(conflict in message for conflict in conflicts)
