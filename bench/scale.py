@@ -214,6 +214,7 @@ def measure_job(engine: Engine, name: str, body: Callable[[], int]) -> dict[str,
 
 def run(sessions: int, users: int, stale_percent: float, database: str = "postgresql") -> dict[str, Any]:
     from web import create_app
+    from web.config import config_from_env
     from web.extensions import db
     from web.jobs.cleanup import cleanup_expired_sessions, clear_stale_deals
 
@@ -231,7 +232,16 @@ def run(sessions: int, users: int, stale_percent: float, database: str = "postgr
     recreate()
     env = {"DATABASE_URL": url, "SESSION_BACKEND": "sqlalchemy", "APP_ENV": "development"}
     procs.run([str(VENV_BIN / "flask"), "--app", "web", "db", "upgrade"], env=env)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SESSION_BACKEND": "sqlalchemy", "LOG_LEVEL": "WARNING"})
+    # The batch size production would use on this database (its default depends on DATABASE_URL).
+    batch = config_from_env({**os.environ, "DATABASE_URL": url})["SESSION_CLEANUP_BATCH_SIZE"]
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SESSION_BACKEND": "sqlalchemy",
+            "LOG_LEVEL": "WARNING",
+            "SESSION_CLEANUP_BATCH_SIZE": batch,
+        }
+    )
     report: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "loadavg_before": os.getloadavg(),

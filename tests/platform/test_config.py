@@ -92,6 +92,7 @@ def test_mariadb_engine_options_bound_every_wait_and_read_committed():
     assert args["init_command"] == (
         "SET time_zone = '+00:00', innodb_lock_wait_timeout = 1 /*M!100108 , max_statement_time = 1 */"
     )
+    assert build_config(env={"DATABASE_URL": "mariadb://db/x"})["SESSION_CLEANUP_BATCH_SIZE"] == 1000
     unbounded = build_config(env={"DATABASE_URL": "mysql://db/x", "DATABASE_STATEMENT_TIMEOUT_SECONDS": "0"})
     args = unbounded["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]
     assert "read_timeout" not in args and args["init_command"] == "SET time_zone = '+00:00'"
