@@ -31,6 +31,10 @@ test: install
 	if [ "$${CI:-}" = "true" ] && ! PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null 2>&1; then bash bench/install-tools.sh; fi
 	@# The Sentinel failover test (tests/platform/test_sentinel.py) prefers Debian's redis-sentinel (redis-server --sentinel otherwise).
 	if [ "$${CI:-}" = "true" ] && ! command -v redis-sentinel >/dev/null 2>&1; then bash scripts/install-redis-sentinel.sh; fi
+	@# The PgBouncer tests (tests/platform/test_pgbouncer.py) start Debian's pgbouncer: CI installs it too.
+	if [ "$${CI:-}" = "true" ] && ! PATH="$$PATH:/usr/sbin" command -v pgbouncer >/dev/null 2>&1; then bash scripts/install-pgbouncer.sh; fi
+	@# The accessibility tests (tests/browser/test_accessibility.py) run axe-core from node_modules/: CI installs it.
+	if [ "$${CI:-}" = "true" ]; then bash scripts/install-axe.sh; fi
 	$(BIN)/python -m pytest -n auto -q -m "not cluster"
 	@# The fault run under load times its promises (a 503 within 2 s, health unhealthy within 2 s): it runs
 	@# alone, after the rest, so the other tests do not take the two cores it measures on.

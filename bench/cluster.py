@@ -172,7 +172,8 @@ class Cluster:
     def down(self) -> None:
         """Stop everything this cluster started, front to back, by pid."""
         self.thaw_postgres()  # a stopped postmaster would never act on the shutdown signal
-        order = ["nginx", "scheduler", *sorted(n for n in self.procs if n.startswith("app")), "redis", "postgres"]
+        apps = sorted(n for n in self.procs if n.startswith("app"))
+        order = ["nginx", "scheduler", *apps, "pgbouncer", "redis", "postgres"]  # pgbouncer: bench.faults --pgbouncer
         for name in order:
             proc = self.procs.get(name)
             if proc is not None:

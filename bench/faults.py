@@ -27,7 +27,11 @@ every such browser must be signed out: no session outlives a revocation, whateve
 At the end, for every user: the session's current deal (``GET /api/deals/current``)
 == ``users.last_deal_id`` == the last selection that user saw succeed.
 
-    .venv/bin/python -m bench.faults [--seconds 60] [--users 50]
+    .venv/bin/python -m bench.faults [--seconds 60] [--users 50] [--pgbouncer]
+
+``--pgbouncer``: the instances and the scheduler reach PostgreSQL through a pgbouncer of the
+cluster's own in transaction pooling mode (``PgBouncerCluster``; ``DATABASE_POOLER=pgbouncer``),
+with fewer server connections than the app has client connections; the same plan, the same checks.
 """
 
 from __future__ import annotations
@@ -47,8 +51,10 @@ from typing import Any
 import requests
 from sqlalchemy import create_engine, text
 
+from bench import procs
 from bench.cluster import Cluster, ClusterSpec
 from bench.faults_report import analyse, render, render_markdown
+from bench.pgbouncer import pgbouncer_argv, pgbouncer_binary, url_through, write_config
 from bench.report import write_block
 from bench.seed import BenchUser, load_bench_users
 from web.config import normalize_database_url
@@ -58,6 +64,9 @@ REQUEST_TIMEOUT = 10.0
 # Browsers signed out from another browser during the faults (one per fault, one with none).
 REVOCATIONS = 4
 SETTLE_SECONDS = 30.0
+# --pgbouncer: server connections in the pool, fewer than the app's busy client connections
+# (2 instances x 2 workers x 4 threads, the scheduler, the health checks), so they are shared.
+PGBOUNCER_POOL_SIZE = 8
 
 
 @dataclass
@@ -342,13 +351,56 @@ def database_last_deals(cluster: Cluster, user_ids: list[int]) -> dict[int, int 
         engine.dispose()
 
 
-def run_faults(plan: Plan, name: str | None = None) -> dict[str, Any]:
-    """Bring up a cluster, run the plan under load, bring it down; returns the analysed report."""
-    cluster = Cluster(ClusterSpec(name=name or f"faults-{os.getpid()}", postgres="own", users=plan.users))
+class PgBouncerCluster(Cluster):
+    """The fault run's cluster with PostgreSQL reached through a pgbouncer of its own in transaction mode.
+
+    Migrations and the seed go to PostgreSQL directly (``create_database`` runs before the
+    pgbouncer starts); from then on every DealDesk process of the cluster gets the pgbouncer's
+    URL and ``DATABASE_POOLER=pgbouncer``. The pgbouncer is a process of the cluster (stopped
+    by pid in ``down``); the faults still restart and freeze PostgreSQL behind it.
+    """
+
+    def create_database(self) -> None:
+        super().create_database()
+        self.start_pgbouncer()
+
+    def start_pgbouncer(self) -> None:
+        binary = pgbouncer_binary()
+        if binary is None:
+            raise RuntimeError("pgbouncer is not installed: bash scripts/install-pgbouncer.sh")
+        port = self.ports.setdefault("pgbouncer", procs.spare_port())
+        ini = write_config(
+            self.run_dir / "pgbouncer",
+            self.database_url,
+            port=port,
+            pool_size=PGBOUNCER_POOL_SIZE,
+            statement_timeout_ms=1000,  # the app's DATABASE_STATEMENT_TIMEOUT_SECONDS default
+        )
+        popen = self._start("pgbouncer", pgbouncer_argv(binary, ini), port=port)
+        procs.wait_for_port(port, 10, popen, "pgbouncer")
+
+    def app_env(self) -> dict[str, str]:
+        env = super().app_env()
+        if "pgbouncer" in self.procs:
+            env.update(
+                DATABASE_URL=url_through(self.database_url, self.ports["pgbouncer"]), DATABASE_POOLER="pgbouncer"
+            )
+        return env
+
+
+def run_faults(plan: Plan, name: str | None = None, *, pgbouncer: bool = False) -> dict[str, Any]:
+    """Bring up a cluster, run the plan under load, bring it down; returns the analysed report.
+
+    ``pgbouncer``: the cluster's PostgreSQL behind a pgbouncer in transaction mode (``PgBouncerCluster``).
+    """
+    cluster_class = PgBouncerCluster if pgbouncer else Cluster
+    cluster = cluster_class(ClusterSpec(name=name or f"faults-{os.getpid()}", postgres="own", users=plan.users))
     cluster.up()
     report: dict[str, Any] = {"passed": False}
     try:
         report = _run_on(cluster, plan)
+        if pgbouncer:
+            report["pgbouncer"] = {"pool_mode": "transaction", "default_pool_size": PGBOUNCER_POOL_SIZE}
         return report
     finally:
         cluster.down()
@@ -431,9 +483,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--json", help="also write the report to this file")
     parser.add_argument("--write-doc", action="store_true", help="put the results into docs/PERFORMANCE.md")
+    parser.add_argument(
+        "--pgbouncer", action="store_true", help="PostgreSQL behind a pgbouncer in transaction pooling mode"
+    )
     args = parser.parse_args(argv)
     load_before = os.getloadavg()[0]
-    report = run_faults(Plan(users=args.users, load_seconds=args.seconds))
+    report = run_faults(Plan(users=args.users, load_seconds=args.seconds), pgbouncer=args.pgbouncer)
+    if args.pgbouncer:
+        print(f"through PgBouncer: pool_mode=transaction, default_pool_size={PGBOUNCER_POOL_SIZE}")
     print(render(report))
     if args.write_doc:
         command = " ".join([".venv/bin/python -m bench.faults", *(argv if argv is not None else sys.argv[1:])])

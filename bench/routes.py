@@ -25,13 +25,20 @@ no listener): the app's statements; the session store's, tagged with
 ``web.platform.session_store.sql_store.STORE_EXECUTION_TAG``, apart (none on Redis sessions).
 Each row is checked against its budget in issue 13.
 
+    .venv/bin/python -m bench.routes [--batches 5] [--requests 200] [--json PATH] [--write-doc] [--pgbouncer]
+        [--mariadb-url URL]
+
+``--pgbouncer`` adds rows for a warm GET (``GET /api/me``), a GET that reads the database
+(``GET /api/deals/<id>``) and the select through a pgbouncer in transaction pooling mode
+(bench.pgbouncer, a pool of two server connections) in front of the same scratch database,
+beside the same routes on PostgreSQL directly, and a second table of their wall-clock time
+per request (the extra hop costs time, not CPU).
+
 With ``--mariadb-url`` (a MariaDB server's existing database, e.g.
 ``mysql+pymysql://root@127.0.0.1:3306/test``) the run adds rows measured in the same batches: the warm
 ``GET /api/deals/current`` through Flask, ``GET /api/deals/<id>`` and the select on a scratch MariaDB
 database seeded alike (Redis sessions, beside PostgreSQL's rows), and the warm GET and the select with the SQL
 session store on each database.
-
-    .venv/bin/python -m bench.routes [--batches 5] [--requests 200] [--mariadb-url URL] [--json PATH] [--write-doc]
 """
 
 from __future__ import annotations
@@ -41,8 +48,11 @@ import gc
 import json
 import math
 import os
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -50,6 +60,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg2
@@ -62,6 +73,8 @@ from jinja2 import DictLoader
 from sqlalchemy import Engine, MetaData, Table, bindparam, create_engine, event, select
 from sqlalchemy.engine import make_url
 
+from bench import procs
+from bench.pgbouncer import pgbouncer_argv, pgbouncer_binary, url_through, write_config
 from bench.report import write_block
 from web import create_app
 from web.config import normalize_database_url
@@ -185,10 +198,13 @@ def scratch_mariadb_database(admin_url: str, name: str) -> Iterator[str]:
             cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
-def dealdesk_app(database_url: str, redis_url: str, prefix: str, *, fast_path: bool, sessions: str = "redis") -> Flask:
+def dealdesk_app(
+    database_url: str, redis_url: str, prefix: str, *, fast_path: bool, sessions: str = "redis", **overrides: Any
+) -> Flask:
     """DealDesk as production runs it on PostgreSQL + Redis sessions (every setting explicit, none from the env)."""
     return create_app(
         {
+            **overrides,
             "APP_ENV": "development",
             "SECRET_KEY": "route-bench-secret",
             "SQLALCHEMY_DATABASE_URI": database_url,
@@ -435,6 +451,87 @@ def reference_routes(database_url: str, redis_client: redis.Redis, prefix: str) 
     return routes, engine
 
 
+# --- through PgBouncer (--pgbouncer) ---------------------------------------------------------------------------------
+
+# (key of the route on PostgreSQL directly, key of the same route through PgBouncer)
+PGBOUNCER_PAIRS = (("me", "pgbouncer-me"), ("deal", "pgbouncer-deal"), ("select", "pgbouncer-select"))
+PGBOUNCER_POOL_SIZE = 2
+
+
+@contextmanager
+def pgbouncer_in_front(database_url: str) -> Iterator[str]:
+    """A pgbouncer in transaction mode in front of ``database_url``'s server; yields the URL through it."""
+    binary = pgbouncer_binary()
+    if binary is None:
+        raise SystemExit("route bench: --pgbouncer needs pgbouncer (bash scripts/install-pgbouncer.sh)")
+    workdir = Path(tempfile.mkdtemp(prefix="dealdesk-routebench-pgbouncer-"))
+    port = procs.spare_port()
+    ini = write_config(workdir, database_url, port=port, pool_size=PGBOUNCER_POOL_SIZE, statement_timeout_ms=1000)
+    with open(workdir / "pgbouncer.log", "wb") as log:
+        popen = subprocess.Popen(pgbouncer_argv(binary, ini), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        procs.wait_for_port(port, 10, popen, "pgbouncer")
+        yield url_through(database_url, port)
+    finally:
+        popen.terminate()
+        popen.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def pgbouncer_routes(app: Flask, deal_id: int) -> list[Route]:
+    """The warm GET, a GET that reads the database, and the select, on an app whose database is through PgBouncer."""
+    client, token = sign_in(app)
+    engines = dealdesk_engines(app)
+    deal, through = f"/api/deals/{deal_id}", "through PgBouncer (transaction mode)"
+    return [
+        Route("pgbouncer-me", f"`GET /api/me` {through}", client, "GET", "/api/me", engines, WARM),
+        Route("pgbouncer-deal", f"`GET /api/deals/<id>` {through}", client, "GET", deal, engines, API_ONE),
+        Route("pgbouncer-select", f"`POST /api/deals/<id>/select` {through}", client, "POST", f"{deal}/select",
+              engines, SELECT, 200, {"X-CSRFToken": token}),
+    ]  # fmt: skip
+
+
+def wall_times(routes: list[Route], batches: int, requests: int) -> dict[str, float]:
+    """Wall-clock µs per request of each route: the median of ``batches`` batches going round the routes in turn."""
+    seconds: dict[str, list[float]] = {route.key: [] for route in routes}
+    for _ in range(batches):
+        for route in routes:
+            started = time.perf_counter()
+            for _ in range(requests):
+                route.call()
+            seconds[route.key].append((time.perf_counter() - started) / requests)
+    return {key: round(statistics.median(values) * 1e6, 1) for key, values in seconds.items()}
+
+
+def render_pgbouncer(report: dict[str, Any]) -> str:
+    """PostgreSQL directly and through PgBouncer, side by side: CPU and wall-clock µs per request, statements."""
+    rows = {row["key"]: row for row in report["rows"]}
+    wall = report["pgbouncer"]["wall_us"]
+    lines = [
+        "",
+        f"Through PgBouncer {report['pgbouncer']['version']} (pool_mode = transaction, default_pool_size ="
+        f" {PGBOUNCER_POOL_SIZE}, `DATABASE_POOLER=pgbouncer`) beside PostgreSQL directly, same run; wall-clock µs"
+        f" per request: median of {report['batches']} batches of {report['requests']} requests.",
+        "",
+        "| route | CPU µs direct | CPU µs PgBouncer | wall µs direct | wall µs PgBouncer | statements |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for direct, pooled in PGBOUNCER_PAIRS:
+        a, b = rows[direct], rows[pooled]
+        lines.append(
+            f"| {a['title']} | {a['cpu_us_per_request']:,.1f} | {b['cpu_us_per_request']:,.1f} |"
+            f" {wall[direct]:,.1f} | {wall[pooled]:,.1f} | {a['statements']} / {b['statements']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def pgbouncer_version(binary: str | None) -> str:
+    if binary is None:
+        return "?"
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10, check=False).stdout
+    return out.split()[1] if len(out.split()) > 1 else "?"
+
+
 # --- measuring ----------------------------------------------------------------------------------------------------
 
 
@@ -595,14 +692,27 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         deal_id, visible_deals = seed(app)
         references, limit_engine = reference_routes(url, redis_client, prefix)
         routes = references + dealdesk_routes(app, flask_path_app, deal_id, visible_deals)
-        with ExitStack() as stack:
-            extra_routes, extra_apps, report["mariadb"] = more_stacks(stack, args, url, prefix, run_id)
+        apps = [app, flask_path_app]
+        with ExitStack() as pooled:
+            if args.pgbouncer:
+                through = pooled.enter_context(pgbouncer_in_front(url))
+                apps.append(dealdesk_app(through, args.redis_url, prefix, fast_path=True, DATABASE_POOLER="pgbouncer"))
+                routes += pgbouncer_routes(apps[-1], deal_id)
+            extra_routes, extra_apps, report["mariadb"] = more_stacks(pooled, args, url, prefix, run_id)
+            routes += extra_routes
+            apps += extra_apps
             try:
-                rows = measure(routes + extra_routes, args)
+                rows = measure(routes, args)
                 report["postgresql"], report["redis"] = server_versions(url, redis_client)
+                if args.pgbouncer:
+                    pairs = [route for route in routes if any(route.key in pair for pair in PGBOUNCER_PAIRS)]
+                    report["pgbouncer"] = {
+                        "version": pgbouncer_version(pgbouncer_binary()),
+                        "wall_us": wall_times(pairs, args.batches, args.requests),
+                    }
             finally:
                 limit_engine.dispose()
-                for each in (app, flask_path_app, *extra_apps):
+                for each in apps:
                     with each.app_context():
                         db.engine.dispose()
                 close_store_connections()
@@ -626,12 +736,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mariadb-url", help="also measure on a scratch database of this MariaDB server")
     parser.add_argument("--json", help="also write the report to this file")
     parser.add_argument("--write-doc", action="store_true", help="put the table into docs/PERFORMANCE.md")
+    parser.add_argument(
+        "--pgbouncer", action="store_true", help="add a warm GET and the select through PgBouncer (transaction mode)"
+    )
     args = parser.parse_args(argv)
     if min(args.batches, args.requests, args.count_requests, args.warmup) < 1 or args.min_batch_ms < 0:
         parser.error("--batches, --requests, --warmup and --count-requests must be at least 1")
     command = " ".join([".venv/bin/python -m bench.routes", *(argv if argv is not None else sys.argv[1:])])
     report = run(args, command)
     markdown = render_markdown(report)
+    if "pgbouncer" in report:
+        markdown += render_pgbouncer(report)
     print(markdown, end="")
     if args.json:
         with open(args.json, "w") as out:

@@ -36,6 +36,7 @@ from web.platform.security import register_security as register_security_headers
 from web.deals import pages as deal_pages  # noqa: F401  isort: skip
 from web.deal_context import pages as context_pages  # noqa: F401  isort: skip
 from web.identity import pages as identity_pages  # noqa: F401  isort: skip
+from web.audit import pages as audit_pages  # noqa: F401  isort: skip
 
 __all__ = ["create_app"]
 

@@ -13,7 +13,12 @@ from urllib.parse import unquote, urlsplit
 from limits import parse_many
 from sqlalchemy.pool import StaticPool
 
-from web.platform.db import bounded_connection_class, mysql_session_settings
+from web.platform.db import (
+    DATABASE_POOLERS,
+    bounded_connection_class,
+    mysql_session_settings,
+    server_statement_timeout_ms,
+)
 
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 DEFAULT_SQLITE_URL = f"sqlite:///{INSTANCE_DIR / 'dealdesk.db'}"
@@ -213,7 +218,16 @@ def database_config_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         "DATABASE_POOL_TIMEOUT_SECONDS": _positive_number(
             env, "DATABASE_POOL_TIMEOUT_SECONDS", DEFAULT_DATABASE_POOL_TIMEOUT_SECONDS
         ),
+        "DATABASE_POOLER": database_pooler(env),
     }
+
+
+def database_pooler(env: Mapping[str, str]) -> str:
+    """``DATABASE_POOLER``: "none", or "pgbouncer" (transaction pooling: no session-level SET is sent)."""
+    value = (env.get("DATABASE_POOLER") or "none").strip().lower()
+    if value not in DATABASE_POOLERS:
+        raise ConfigError(f"DATABASE_POOLER must be one of {', '.join(DATABASE_POOLERS)}, got {value!r}")
+    return value
 
 
 def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
@@ -394,15 +408,23 @@ def engine_options(url: str, settings: Mapping[str, Any] | None = None) -> dict[
         "pool_size": 10,
         "max_overflow": 10,
         "pool_timeout": float(settings.get("DATABASE_POOL_TIMEOUT_SECONDS", DEFAULT_DATABASE_POOL_TIMEOUT_SECONDS)),
-        "connect_args": server_connect_args(url, connect_seconds=connect, statement_seconds=statement),
+        "connect_args": server_connect_args(
+            url,
+            connect_seconds=connect,
+            statement_seconds=statement,
+            pooler=str(settings.get("DATABASE_POOLER", "none")),
+        ),
     }
 
 
-def server_connect_args(url: Any, *, connect_seconds: float, statement_seconds: float) -> dict[str, Any]:
-    """The driver's connect arguments for a database server (``url``: a URL or its string), bounded alike."""
+def server_connect_args(
+    url: Any, *, connect_seconds: float, statement_seconds: float, pooler: str = "none"
+) -> dict[str, Any]:
+    """The driver's connect arguments for a database server (``url``: a URL or its string), bounded alike
+    (``pooler``: PostgreSQL's ``DATABASE_POOLER``)."""
     if str(url).startswith("mysql"):
         return mysql_connect_args(connect_seconds=connect_seconds, statement_seconds=statement_seconds)
-    return postgres_connect_args(connect_seconds=connect_seconds, statement_seconds=statement_seconds)
+    return postgres_connect_args(connect_seconds=connect_seconds, statement_seconds=statement_seconds, pooler=pooler)
 
 
 def mysql_connect_args(*, connect_seconds: float, statement_seconds: float) -> dict[str, Any]:
@@ -425,9 +447,11 @@ def mysql_connect_args(*, connect_seconds: float, statement_seconds: float) -> d
     return args
 
 
-def postgres_connect_args(*, connect_seconds: float, statement_seconds: float) -> dict[str, Any]:
+def postgres_connect_args(*, connect_seconds: float, statement_seconds: float, pooler: str = "none") -> dict[str, Any]:
     """psycopg2's connect arguments: libpq's socket parameters and the client-side bounds (``statement_seconds``
-    0: none). Also what the health check's and the session store's own engines are built with."""
+    0: none). Also what the health check's and the session store's own engines are built with. ``pooler``
+    "pgbouncer": no session-level SET of the server's statement timeout (web.platform.db.server_statement_timeout_ms).
+    """
     return {
         # libpq's own bound, for a connection made while the wait callback is not installed
         # (libpq rounds values below 2 s up to 2 s); the callback applies connect_seconds.
@@ -440,6 +464,7 @@ def postgres_connect_args(*, connect_seconds: float, statement_seconds: float) -
         "connection_factory": bounded_connection_class(
             connect_seconds=connect_seconds,
             statement_seconds=statement_seconds + STATEMENT_TIMEOUT_GRACE_SECONDS if statement_seconds else None,
-            server_statement_timeout_ms=round(statement_seconds * 1000) if statement_seconds else None,
+            server_statement_timeout_ms=server_statement_timeout_ms(statement_seconds, pooler=pooler),
+            pooled=pooler == "pgbouncer",
         ),
     }

@@ -54,3 +54,9 @@ class InvalidCredentials(DomainError):
     """A password given to confirm an action is wrong (the user stays signed in)."""
 
     code = "invalid_credentials"
+
+
+class AccountDeactivated(DomainError):
+    """The right password for an account an admin has deactivated: said only after the password matched."""
+
+    code = "account_deactivated"

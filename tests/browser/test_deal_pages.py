@@ -18,9 +18,10 @@ def test_create_search_edit_share_note_and_delete_a_deal(user_context: BrowserSe
     user_context.sign_in(page, "bob@acme.test")
     page.get_by_role("link", name="Deals", exact=True).click()
 
-    page.get_by_label("Name", exact=True).fill("Zephyr Foods roll-up")
-    page.get_by_label("Stage").select_option(label="Negotiation")
-    page.get_by_label("Value").fill("2500000")
+    new_deal = page.get_by_role("region", name="New deal")  # the list's filters have a Stage too
+    new_deal.get_by_label("Name", exact=True).fill("Zephyr Foods roll-up")
+    new_deal.get_by_label("Stage").select_option(label="Negotiation")
+    new_deal.get_by_label("Value").fill("2500000")
     page.get_by_role("button", name="Create deal").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Zephyr Foods roll-up")
     expect(page.get_by_role("status")).to_have_text("Created “Zephyr Foods roll-up”.")
@@ -44,13 +45,13 @@ def test_create_search_edit_share_note_and_delete_a_deal(user_context: BrowserSe
     expect(page.locator(".note").first).to_contain_text("bob@acme.test")
 
     page.get_by_role("link", name="Deals", exact=True).click()
-    page.get_by_label("Search by name").fill("zephyr")
-    page.get_by_role("button", name="Search").click()
+    page.get_by_label("Name or owner").fill("zephyr")
+    page.get_by_role("button", name="Show deals").click()
     expect(page.locator("table.deals tbody tr")).to_have_count(1)
     page.get_by_role("link", name="Delete Zephyr Foods roll-up").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Delete “Zephyr Foods roll-up”?")
     page.get_by_role("button", name="Delete deal").click()
-    expect(page.get_by_role("status").first).to_have_text("The deal was deleted.")
+    expect(page.get_by_role("status").first).to_have_text("Zephyr Foods roll-up was deleted.")
     expect(page.get_by_role("link", name="Zephyr Foods roll-up")).to_have_count(0)
 
 

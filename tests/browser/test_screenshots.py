@@ -9,20 +9,14 @@ they replace the ones in docs/img that README.md shows:
 from __future__ import annotations
 
 import os
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from flask import Flask
 from playwright.sync_api import Page, expect
 
 from tests.support.browser import BrowserSession
+from tests.support.demo_activity import prepare_demo_activity
 from tests.support.stacks import SQLITE_SQL
-from web.deals.models import MemberRole
-from web.deals.notes import add_note
-from web.deals.service import add_member, update_deal
-from web.extensions import db
-from web.platform.client import ClientInfo
 
 pytestmark = pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True, ids=lambda s: s.id)
 
@@ -40,26 +34,6 @@ PHONE_UA = (
 
 def screenshot_dir(tmp_path: Path) -> Path:
     return DOCS_IMG if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
-
-
-def prepare_demo_activity(app: Flask, demo: dict[str, int]) -> None:
-    """A deal with members and notes, so the pages show what they are for."""
-    client = ClientInfo(ip="127.0.0.1", user_agent="seed")
-    with app.app_context():
-        deal_id = demo["northwind"]
-        add_member(db.session, user_id=demo["alice"], deal_id=deal_id, member_user_id=demo["bob"],
-                   role=MemberRole.EDITOR, client=client)  # fmt: skip
-        add_member(db.session, user_id=demo["alice"], deal_id=deal_id, member_user_id=demo["dave"],
-                   role=MemberRole.VIEWER, client=client)  # fmt: skip
-        update_deal(db.session, user_id=demo["alice"], deal_id=deal_id,
-                    changes={"value": Decimal("12750000.00")}, client=client)  # fmt: skip
-        for author, body in [
-            (demo["bob"], "Management presentation moved to Thursday 10:00."),
-            (demo["alice"], "Lender term sheets due end of month; two banks still in."),
-            (demo["bob"], "Data room: customer contracts uploaded, IT diligence pending."),
-        ]:
-            add_note(db.session, user_id=author, deal_id=deal_id, body=body, client=client)
-        db.session.remove()
 
 
 def assert_fits(page: Page, name: str) -> None:
@@ -89,8 +63,8 @@ def test_main_pages_render_at_desktop_and_phone_width(app, demo, open_context, t
     browser.sign_in(page, "alice@acme.test")
     capture(page, directory, "home-no-deal", width)
 
-    page.get_by_label("Current deal").select_option(label="Northwind Logistics buyout")
-    page.get_by_role("button", name="Switch").click()
+    # Home's recent deals: the same button at both widths (on a phone the header's list gives way to the type-ahead).
+    page.get_by_role("button", name="Select Northwind Logistics buyout").click()
     expect(page.locator("h1.current-deal")).to_have_text("Northwind Logistics buyout")
     capture(page, directory, "home", width)
 

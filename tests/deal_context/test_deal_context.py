@@ -188,7 +188,8 @@ def test_deactivated_user_cannot_sign_in_and_keeps_no_context(browser, app, make
     bob, _ = own_deal_selected(browser(), make)
     run_sql(app, update(User).where(User.id == bob.id).values(is_active=False))
     response = browser().post("/api/auth/login", json={"email": bob.email, "password": "demo-password"})
-    assert response.status_code == 401
+    assert response.status_code == 403
+    assert response.get_json()["error"]["code"] == "account_deactivated"
 
 
 def test_a_change_made_outside_the_app_is_seen_once_the_cache_is_due(api, app, make, monkeypatch):

@@ -113,7 +113,7 @@ def test_too_many_failed_sign_ins_get_the_429_page(app: Flask, browser, demo):
     assert user.client.post("/login", data=attempt).status_code == 401
     throttled = user.client.post("/login", data=attempt)
     assert throttled.status_code == 429
-    assert "Too many requests" in throttled.text
+    assert "Too many attempts" in throttled.text
     assert 'class="site-header"' in throttled.text
 
 
@@ -215,7 +215,7 @@ def test_pages_have_no_inline_script_or_style(browser, demo):
     [
         (403, "You may not do that"),
         (404, "Page not found"),
-        (429, "Too many requests"),
+        (429, "Too many attempts"),
         (500, "Something went wrong"),
         (503, "Temporarily unavailable"),
     ],

@@ -137,7 +137,7 @@ def test_deactivation_destroys_every_session_of_the_user(browser, app, demo):
         assert stored_session(app, sid) is None
     assert index_rows(app, demo["dave"]) == []
     response = browser().post("/api/auth/login", json={"email": "dave@acme.test", "password": "demo-password"})
-    assert response.status_code == 401
+    assert response.status_code == 403  # the right password: told the account is deactivated
     assert alice.get("/api/me").status_code == 200
 
 

@@ -18,8 +18,8 @@ from flask import Flask
 
 from tests.support.clients import ApiClient, signed_in
 from tests.support.factories import Factories
-from tests.support.queries import QueryLog, counting_queries
-from tests.support.stacks import BOTH_DATABASES, StackSettings
+from tests.support.queries import QueryLog, counting_queries, counting_redis_round_trips
+from tests.support.stacks import BOTH_DATABASES, POSTGRES_REDIS, SQLITE_REDIS, StackSettings
 from web.deals.models import MemberRole
 from web.extensions import db
 from web.identity.models import Role, User
@@ -36,6 +36,7 @@ class Desk:
     deal_id: int
     other_deal_id: int
     count: Callable[[], AbstractContextManager[QueryLog]]
+    count_redis: Callable[[], AbstractContextManager[list[str]]]
     update_returning: bool
 
 
@@ -65,6 +66,7 @@ def desk(stack_settings: StackSettings, app: Flask, browser: Callable[..., ApiCl
         deal_id=deal.id,
         other_deal_id=others[0].id,
         count=lambda: counting_queries(through_flask),
+        count_redis=lambda: counting_redis_round_trips(through_flask),
         update_returning=update_returning,
     )
 
@@ -171,3 +173,26 @@ def test_clear_is_two_statements_and_the_session_write(desk: Desk) -> None:
     assert response.status_code == 200
     assert len(log.app_statements) == 2 + read_back_after_update(desk), log.app_statements
     assert len(log.store_statements) == 3, log.store_statements
+
+
+REDIS_SESSIONS = pytest.mark.parametrize("stack", [SQLITE_REDIS, POSTGRES_REDIS], indirect=True, ids=lambda s: s.id)
+
+
+@REDIS_SESSIONS
+def test_select_is_one_redis_round_trip_after_the_session_read(desk: Desk) -> None:
+    """The session's read (GET and PTTL in one pipeline), then the merged context written by compare-and-set
+    (``RedisMergingSessionInterface.merge_into_store``): no WATCH, no second read."""
+    assert desk.admin.post(f"/api/deals/{desk.other_deal_id}/select").status_code == 200
+    with desk.count_redis() as round_trips:
+        response = desk.admin.post(f"/api/deals/{desk.deal_id}/select")
+    assert response.status_code == 200
+    assert round_trips == ["GET PTTL", "EVALSHA"], round_trips
+
+
+@REDIS_SESSIONS
+def test_warm_read_is_one_redis_round_trip(desk: Desk) -> None:
+    assert desk.admin.post(f"/api/deals/{desk.deal_id}/select").status_code == 200
+    desk.admin.get("/api/deals/current")
+    with desk.count_redis() as round_trips:
+        assert desk.admin.get("/api/deals/current").status_code == 200
+    assert round_trips == ["GET PTTL"], round_trips

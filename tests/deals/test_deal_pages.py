@@ -136,7 +136,7 @@ def test_notes_written_on_the_home_page_appear_there(browser, demo):
     bob = signed_in(browser, "bob@acme.test")
     submit(bob, "/deals/select", {"deal_id": demo["woodgrove"]})
     response = submit(bob, f"/deals/{demo['woodgrove']}/notes", {"body": "Call <the> bank", "from": "home"})
-    assert response.headers["Location"] == "/#notes"
+    assert response.headers["Location"] == "/#note-form"  # the confirmation is shown at the form
     home = bob.get("/").text
     assert "Call &lt;the&gt; bank" in home
     assert "bob@acme.test" in home

@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.clients import signed_in, submit
 from tests.support.stacks import ONE_STACK
-from web.identity.pages import describe_device
+from web.identity.devices import describe_device
 
 # --- Sessions and people -----------------------------------------------------------------------
 

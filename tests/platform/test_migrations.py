@@ -123,3 +123,26 @@ def test_datetimes_come_back_as_the_same_utc_instant_with_microseconds(app, demo
         read = db.session.scalar(select(Organization.created_at).where(Organization.id == demo["acme"]))
         db.session.remove()
     assert read == written and read.tzinfo == UTC and read.microsecond == 123456
+
+
+@SQLITE_REFLECTION
+@pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_SQL, MARIADB_SQL], indirect=True)
+def test_organizations_existing_before_0004_get_usd_and_0004_undoes_cleanly(app):
+    """0004_organization_currency: a column with a server default, so rows already there read "USD"."""
+    with app.app_context():
+        downgrade(revision="0003_pending_session_changes")
+        assert "currency" not in application_columns(db.engine)["organizations"]
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO organizations (name, created_at) VALUES ('Before', CURRENT_TIMESTAMP)"
+            )
+        upgrade()
+        with db.engine.connect() as connection:
+            currencies = connection.exec_driver_sql("SELECT name, currency FROM organizations").all()
+        assert [tuple(row) for row in currencies] == [("Before", "USD")]
+        downgrade(revision="0003_pending_session_changes")
+        assert "currency" not in application_columns(db.engine)["organizations"]
+        with db.engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT name FROM organizations").scalar() == "Before"
+        upgrade()
+        assert application_columns(db.engine) == model_columns()

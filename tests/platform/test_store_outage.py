@@ -74,7 +74,8 @@ def assert_unavailable(response, *, api: bool = True) -> None:  # type: ignore[n
     if api:
         assert response.get_json()["error"]["code"] == "session_store_unavailable"
     else:
-        assert response.mimetype == "text/plain"
+        assert response.mimetype == "text/html"
+        assert "DealDesk cannot reach the service that keeps people signed in." in response.get_data(as_text=True)
 
 
 @ON_REDIS_STACKS

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, bindparam, delete, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, delete, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from web.audit.models import AuditEvent
 from web.deals.models import Deal
@@ -109,7 +109,15 @@ class AuditFilter:
     before: Cursor | None = None
 
 
-# One row of a page: the event's columns, with its user's email joined in (None once the user is gone).
+# The other person an event is about (a member added or removed, a user whose role changed), by the id
+# its details record: joined in SQL so that a page names them without a query per row.
+SUBJECT = aliased(User, name="subject")
+SUBJECT_ID = func.coalesce(
+    AuditEvent.details["member_user_id"].as_integer(), AuditEvent.details["target_user_id"].as_integer()
+)
+
+# One row of a page: the event's columns, with its user's email, its deal's name (and whether that deal
+# is deleted) and its subject's email joined in; each None once the user, deal or subject is gone.
 EVENT_COLUMNS = (
     AuditEvent.id,
     AuditEvent.created_at,
@@ -120,7 +128,32 @@ EVENT_COLUMNS = (
     AuditEvent.ip,
     AuditEvent.user_agent,
     AuditEvent.details,
+    Deal.name.label("deal_name"),
+    Deal.deleted_at.label("deal_deleted_at"),
+    SUBJECT.email.label("subject_email"),
 )
+
+
+def events_with_names() -> Select[Any]:
+    """Events with the names they mention (EVENT_COLUMNS), newest first; the users and the deal are joined
+    only within the event's own organization, so no filter can name someone of another one."""
+    same_organization = AuditEvent.organization_id
+    return (
+        select(*EVENT_COLUMNS)
+        .outerjoin(User, and_(User.id == AuditEvent.user_id, User.organization_id == same_organization))
+        .outerjoin(Deal, and_(Deal.id == AuditEvent.deal_id, Deal.organization_id == same_organization))
+        .outerjoin(SUBJECT, and_(SUBJECT.id == SUBJECT_ID, SUBJECT.organization_id == same_organization))
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+    )
+
+
+def before_cursor() -> ColumnElement[bool]:
+    """Events strictly older than the cursor bound as ``before_created_at`` and ``before_id``."""
+    created_at = bindparam("before_created_at", type_=AuditEvent.created_at.type)
+    return or_(
+        AuditEvent.created_at < created_at,
+        and_(AuditEvent.created_at == created_at, AuditEvent.id < bindparam("before_id")),
+    )
 
 
 @dataclass(frozen=True)
@@ -130,20 +163,15 @@ class AuditPage:
 
 
 @functools.cache
-def _page_statement(*, by_user: bool, by_deal: bool, by_action: bool, after_cursor: bool) -> Select[Any]:
+def page_statement(*, by_user: bool, by_deal: bool, by_action: bool, after_cursor: bool) -> Select[Any]:
     """The page query for one combination of filters, built once with bound parameters.
 
     Plain rows, not ORM objects: a page is only serialised, and loading AuditEvent objects
     (then expired by the commit that ends the read) cost one SELECT per event. Sixteen
     combinations at most, so building each once saves rebuilding the expression per request.
     """
-    query = (
-        select(*EVENT_COLUMNS)
-        .outerjoin(User, User.id == AuditEvent.user_id)
-        .where(AuditEvent.organization_id == bindparam("organization_id"))
-        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
-        .limit(bindparam("limit"))
-    )
+    query = events_with_names().where(AuditEvent.organization_id == bindparam("organization_id"))
+    query = query.limit(bindparam("limit"))
     if by_user:
         query = query.where(AuditEvent.user_id == bindparam("user_id"))
     if by_deal:
@@ -151,28 +179,12 @@ def _page_statement(*, by_user: bool, by_deal: bool, by_action: bool, after_curs
     if by_action:
         query = query.where(AuditEvent.action == bindparam("action"))
     if after_cursor:
-        created_at = bindparam("before_created_at", type_=AuditEvent.created_at.type)
-        query = query.where(
-            or_(
-                AuditEvent.created_at < created_at,
-                and_(AuditEvent.created_at == created_at, AuditEvent.id < bindparam("before_id")),
-            )
-        )
+        query = query.where(before_cursor())
     return query
 
 
-def list_events(db_session: Session, *, where: AuditFilter, limit: int) -> AuditPage:
-    """One page of an organization's events, newest first; ``next_before`` is None on the last page.
-
-    Ordered by (created_at, id) descending, and the cursor is that pair, so pages
-    never skip or repeat an event however many are written meanwhile. One statement.
-    """
-    statement = _page_statement(
-        by_user=where.user_id is not None,
-        by_deal=where.deal_id is not None,
-        by_action=where.action is not None,
-        after_cursor=where.before is not None,
-    )
+def page_parameters(where: AuditFilter, limit: int) -> dict[str, Any]:
+    """The bound values of ``page_statement`` for these filters; one row more than the page asks for."""
     params: dict[str, Any] = {
         "organization_id": where.organization_id,
         "limit": limit + 1,  # one more than the page tells whether there is a next one
@@ -185,11 +197,34 @@ def list_events(db_session: Session, *, where: AuditFilter, limit: int) -> Audit
         params["action"] = where.action
     if where.before is not None:
         params.update(before_created_at=where.before.created_at, before_id=where.before.id)
-    rows = db_session.execute(statement, params).all()
-    db_session.commit()  # end the read transaction
+    return params
+
+
+def page_statement_for(where: AuditFilter) -> Select[Any]:
+    return page_statement(
+        by_user=where.user_id is not None,
+        by_deal=where.deal_id is not None,
+        by_action=where.action is not None,
+        after_cursor=where.before is not None,
+    )
+
+
+def page_of(rows: Sequence[Row[Any]], limit: int) -> AuditPage:
+    """The first ``limit`` rows as a page, with the cursor to the next when there were more."""
     page, more = rows[:limit], len(rows) > limit
     next_before = Cursor(page[-1].created_at, page[-1].id).encode() if more else None
     return AuditPage(events=page, next_before=next_before)
+
+
+def list_events(db_session: Session, *, where: AuditFilter, limit: int) -> AuditPage:
+    """One page of an organization's events, newest first; ``next_before`` is None on the last page.
+
+    Ordered by (created_at, id) descending, and the cursor is that pair, so pages
+    never skip or repeat an event however many are written meanwhile. One statement.
+    """
+    rows = db_session.execute(page_statement_for(where), page_parameters(where, limit)).all()
+    db_session.commit()  # end the read transaction
+    return page_of(rows, limit)
 
 
 def purge_old_events(

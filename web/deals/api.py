@@ -12,6 +12,7 @@ from web.deals.permissions import require_visible_deal
 from web.deals.schemas import (
     CurrentDealOut,
     DealCreateIn,
+    DealListIn,
     DealListOut,
     DealOut,
     DealUpdateIn,
@@ -27,17 +28,19 @@ from web.identity.login import signed_in_blueprint
 from web.identity.session_user import signed_in_user
 from web.platform.api_spec import api_operation
 from web.platform.http import client_info
-from web.platform.schemas import PageIn, parse_body, parse_query
+from web.platform.schemas import parse_body, parse_query
 
 bp = signed_in_blueprint("deals_api", __name__, url_prefix="/api/deals")
 
 
 @bp.get("")
-@api_operation("Deals visible to the user, newest first", query=PageIn, responses={200: DealListOut})
+@api_operation(
+    "Deals visible to the user, newest first; q filters by name", query=DealListIn, responses={200: DealListOut}
+)
 def list_deals() -> dict[str, Any]:
-    page = parse_query(PageIn)
+    page = parse_query(DealListIn)
     deals, total = deal_service.list_visible_deals(
-        db.session, user_id=signed_in_user().id, limit=page.limit, offset=page.offset
+        db.session, user_id=signed_in_user().id, limit=page.limit, offset=page.offset, name_contains=page.q
     )
     return {"deals": [deal_json(deal) for deal in deals], "total": total}
 

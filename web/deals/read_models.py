@@ -9,20 +9,40 @@ them, and a page should cost at most three statements with its header
 
 from __future__ import annotations
 
+import enum
 import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, exists, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Subquery,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.orm import Session, aliased
 
+from web.audit.models import AuditEvent
+from web.audit.read_models import ACTIVITY_PAGE_SIZE, DealActivity, activity_of, deal_activity_events
 from web.deals.models import Deal, DealMember, Stage
 from web.deals.notes import NoteView, newest_notes_with_authors, note_total_of
 from web.deals.permissions import changeable_deals_clause, managed_deals_clause, visible_deals_clause
 from web.deals.service import escape_like
 from web.domain_errors import NotFound
-from web.identity.models import User
+from web.identity.models import Organization, Role, User
 
 
 @dataclass(frozen=True)
@@ -43,8 +63,12 @@ class DealOverview:
     note_total: int
     can_change: bool
     can_manage: bool
+    # The organization's ISO 4217 code, for the deal's value.
+    currency: str
     # People who could be added as members: only asked for, and only filled, when the viewer manages the deal.
     candidates: list[tuple[int, str]] = field(default_factory=list)
+    # The first page of the deal's activity feed (web/templates/_activity.html).
+    activity: DealActivity | None = None
 
 
 @dataclass(frozen=True)
@@ -57,15 +81,84 @@ class DealRow:
     value: Decimal
     updated_at: datetime
     managed: bool
+    owner_id: int
+    owner_email: str
+    currency: str
+
+
+class DealSort(enum.StrEnum):
+    """The columns /deals sorts by (the ``sort`` query parameter)."""
+
+    NAME = "name"
+    STAGE = "stage"
+    VALUE = "value"
+    UPDATED = "updated"
+
+
+@dataclass(frozen=True)
+class DealListQuery:
+    """What /deals was asked for: a search, filters and an order. Filters left as None are off."""
+
+    name_contains: str = ""
+    stage: Stage | None = None
+    owner_id: int | None = None
+    sort: DealSort = DealSort.UPDATED
+    descending: bool = True
+
+
+@dataclass(frozen=True)
+class Owner:
+    id: int
+    email: str
+
+
+@dataclass(frozen=True)
+class DealList:
+    """A page of /deals: the matching deals, how many match, and everyone who owns a deal the user sees (the
+    owner filter's choices, whatever the filters)."""
+
+    deals: list[DealRow]
+    total: int
+    owners: list[Owner]
+
+
+# Stages sort in pipeline order, not alphabetically.
+_STAGE_ORDER = case({stage: position for position, stage in enumerate(Stage)}, value=Deal.stage, else_=99)
+
+
+def _sort_key(sort: DealSort) -> ColumnElement[Any]:
+    owner = {
+        DealSort.NAME: func.lower(Deal.name),
+        DealSort.STAGE: _STAGE_ORDER,
+        DealSort.VALUE: Deal.value,
+        DealSort.UPDATED: Deal.updated_at,
+    }
+    return owner[sort]
 
 
 @functools.cache
-def _deal_list_statement(searching: bool) -> Select[tuple[int, str, Stage, Decimal, datetime, bool, int]]:
-    # The total rides along as a window count: one statement for the page and its total.
-    condition = visible_deals_clause(bindparam("user_id"))
+def _deal_list_statement(
+    searching: bool, by_stage: bool, by_owner: bool, sort: DealSort, descending: bool
+) -> Select[Any]:
+    """Every deal the user sees, ranked: the first ``limit`` that match the search and filters, plus each owner's
+    first deal (for the owner filter's choices), with the total that match — one statement.
+
+    Filtering happens in a ``matches`` column rather than the WHERE clause, so the owners come from all the user's
+    visible deals; the window functions run over rows the visibility rule already had to read.
+    """
+    owner = aliased(User, name="deal_owner")
+    matches: ColumnElement[bool] = true()
     if searching:
-        condition = condition & Deal.name.ilike(bindparam("needle"), escape="\\")
-    return (
+        needle = bindparam("needle")
+        matches = matches & or_(Deal.name.ilike(needle, escape="\\"), owner.email.ilike(needle, escape="\\"))
+    if by_stage:
+        matches = matches & (Deal.stage == bindparam("stage"))
+    if by_owner:
+        matches = matches & (Deal.owner_id == bindparam("owner_id"))
+    matching = case((matches, 1), else_=0)
+    key = _sort_key(sort)
+    order = (key.desc(), Deal.id.desc()) if descending else (key.asc(), Deal.id.asc())
+    ranked = (
         select(
             Deal.id,
             Deal.name,
@@ -73,37 +166,108 @@ def _deal_list_statement(searching: bool) -> Select[tuple[int, str, Stage, Decim
             Deal.value,
             Deal.updated_at,
             managed_deals_clause(bindparam("user_id")).label("managed"),
-            func.count().over().label("total"),
+            Deal.owner_id,
+            owner.email.label("owner_email"),
+            Organization.currency,
+            matching.label("matches"),
+            func.sum(matching).over().label("total"),
+            func.row_number().over(partition_by=matching, order_by=order).label("position"),
+            func.row_number().over(partition_by=Deal.owner_id, order_by=Deal.id).label("owner_rank"),
         )
-        .where(condition)
-        .order_by(Deal.updated_at.desc(), Deal.id.desc())
-        .limit(bindparam("limit"))
+        .join(owner, owner.id == Deal.owner_id)
+        .join(Organization, Organization.id == Deal.organization_id)
+        .where(visible_deals_clause(bindparam("user_id")))
+        .subquery("ranked")
+    )
+    return (
+        select(ranked)
+        .where(or_(and_(ranked.c.matches == 1, ranked.c.position <= bindparam("limit")), ranked.c.owner_rank == 1))
+        .order_by(ranked.c.matches.desc(), ranked.c.position)
     )
 
 
-def list_deal_rows(db_session: Session, *, user_id: int, name_contains: str, limit: int) -> tuple[list[DealRow], int]:
-    """The first ``limit`` deals the user may see (whose name contains the text, any case), most recently
-    changed first, with whether the user manages each, and their total — in one statement."""
-    needle = name_contains.strip()
+def list_deal_rows(db_session: Session, *, user_id: int, query: DealListQuery, limit: int) -> DealList:
+    """The first ``limit`` deals the user may see that match ``query`` (name or owner email containing the text,
+    any case; the stage; the owner), in its order with the id breaking ties, with whether the user manages each,
+    how many match, and the owners of all the deals the user sees — in one statement."""
+    needle = query.name_contains.strip()
     parameters: dict[str, object] = {"user_id": user_id, "limit": limit}
     if needle:
         parameters["needle"] = f"%{escape_like(needle)}%"
-    rows = db_session.execute(_deal_list_statement(bool(needle)), parameters).all()
-    deals = [DealRow(row.id, row.name, row.stage, row.value, row.updated_at, bool(row.managed)) for row in rows]
-    return deals, rows[0].total if rows else 0
+    if query.stage is not None:
+        parameters["stage"] = query.stage
+    if query.owner_id is not None:
+        parameters["owner_id"] = query.owner_id
+    statement = _deal_list_statement(
+        bool(needle), query.stage is not None, query.owner_id is not None, query.sort, query.descending
+    )
+    rows = db_session.execute(statement, parameters).all()
+    deals = [
+        DealRow(
+            row.id,
+            row.name,
+            Stage(row.stage),
+            row.value,
+            row.updated_at,
+            bool(row.managed),
+            row.owner_id,
+            row.owner_email,
+            row.currency,
+        )
+        for row in rows
+        if row.matches == 1 and row.position <= limit
+    ]
+    owners = sorted(
+        {Owner(row.owner_id, row.owner_email) for row in rows if row.owner_rank == 1},
+        key=lambda owner: (owner.email.lower(), owner.id),
+    )
+    return DealList(deals=deals, total=int(rows[0].total or 0) if rows else 0, owners=owners)
+
+
+def _latest_activity_and_notes() -> Subquery:
+    """The deal's latest activity (web.audit) and latest notes as one subquery, a ``kind`` telling them apart:
+    the deal page shows both from its one overview statement, and one row each keeps it from multiplying."""
+    activity = deal_activity_events().limit(bindparam("activity_limit")).subquery("latest_activity")
+    notes = newest_notes_with_authors().limit(bindparam("note_limit")).subquery("latest_notes")
+    # The activity first: a UNION's column types (the JSON details, the UTC times) are its first branch's.
+    return union_all(
+        select(
+            literal_column("'activity'").label("kind"),
+            activity.c.id,
+            null().label("body"),
+            activity.c.created_at,
+            activity.c.user_id.label("author_id"),
+            activity.c.user_email.label("author_email"),
+            activity.c.action,
+            activity.c.details,
+            activity.c.subject_email,
+        ),
+        select(
+            literal_column("'note'"),
+            notes.c.id,
+            notes.c.body,
+            notes.c.created_at,
+            notes.c.author_id,
+            notes.c.author_email,
+            null(),
+            null(),
+            null(),
+        ),
+    ).subquery("latest")
 
 
 @functools.cache
-def _overview_statement() -> Select[tuple[Deal, str | None, int, bool, bool, int | None, str, datetime, int, str]]:
-    """The deal, its owner's email, its note total, what the viewer may do and its latest notes: one row per note
-    (at least one row), none when the deal is not visible."""
+def _overview_statement() -> Select[Any]:
+    """The deal, its owner's email, its currency, its note total, what the viewer may do, its latest notes and
+    latest activity: one row per note or event (at least one row), none when the deal is not visible."""
     owner = aliased(User, name="owner")
-    latest = newest_notes_with_authors().limit(bindparam("note_limit")).subquery("latest_notes")
+    latest = _latest_activity_and_notes()
     note_total = note_total_of(Deal.id)
     return (
         select(
             Deal,
             owner.email.label("owner_email"),
+            Organization.currency,
             note_total.label("note_total"),
             changeable_deals_clause(bindparam("user_id")).label("can_change"),
             managed_deals_clause(bindparam("user_id")).label("can_manage"),
@@ -112,8 +276,13 @@ def _overview_statement() -> Select[tuple[Deal, str | None, int, bool, bool, int
             latest.c.created_at.label("note_created_at"),
             latest.c.author_id.label("note_author_id"),
             latest.c.author_email.label("note_author_email"),
+            latest.c.kind,
+            latest.c.action,
+            latest.c.details,
+            latest.c.subject_email,
         )
         .outerjoin(owner, owner.id == Deal.owner_id)
+        .join(Organization, Organization.id == Deal.organization_id)
         .outerjoin(latest, true())
         .where(Deal.id == bindparam("deal_id"), visible_deals_clause(bindparam("user_id")))
         .order_by(latest.c.created_at.desc(), latest.c.id.desc())
@@ -146,9 +315,8 @@ def deal_overview(
 ) -> DealOverview:
     """The deal's page: details, owner, members, latest notes (and, for a manager with ``with_candidates``,
     who could be added) in two statements; 404 when not visible."""
-    rows = db_session.execute(
-        _overview_statement(), {"user_id": user_id, "deal_id": deal_id, "note_limit": note_limit}
-    ).all()
+    parameters = {"user_id": user_id, "deal_id": deal_id, "note_limit": note_limit}
+    rows = db_session.execute(_overview_statement(), {**parameters, "activity_limit": ACTIVITY_PAGE_SIZE + 1}).all()
     if not rows:
         raise NotFound("Deal not found.")
     first = rows[0]
@@ -156,7 +324,19 @@ def deal_overview(
     notes = [
         NoteView(row.note_id, deal.id, row.note_body, row.note_created_at, row.note_author_id, row.note_author_email)
         for row in rows
-        if row.note_id is not None
+        if row.kind == "note"
+    ]
+    activity_rows = [
+        SimpleNamespace(
+            id=row.note_id,
+            created_at=row.note_created_at,
+            action=row.action,
+            user_email=row.note_author_email,
+            subject_email=row.subject_email,
+            details=row.details,
+        )
+        for row in rows
+        if row.kind == "activity"
     ]
     can_manage = bool(first.can_manage)
     candidates_wanted = with_candidates and can_manage
@@ -172,7 +352,9 @@ def deal_overview(
         note_total=first.note_total,
         can_change=bool(first.can_change),
         can_manage=can_manage,
+        currency=first.currency,
         candidates=[(row.id, row.email) for row in people if row.role is None],
+        activity=activity_of(deal.id, deal.name, activity_rows, ACTIVITY_PAGE_SIZE),
     )
 
 
@@ -186,3 +368,46 @@ def member_candidates(db_session: Session, *, deal_id: int, organization_id: int
         .order_by(func.lower(User.email))
     ).all()
     return [(row.id, row.email) for row in rows]
+
+
+def deal_name(db_session: Session, deal_id: int) -> str:
+    """The deal's name, for a confirmation that names it (the caller has just written to the deal)."""
+    return db_session.scalar(select(Deal.name).where(Deal.id == deal_id)) or f"deal {deal_id}"
+
+
+# What takes a deal away from someone (and what gives it back), newest first; how many recent events
+# are looked through for one about them.
+LOSING_ACTIONS = ("deal.delete", "deal.member_remove", "deal.member_role", "deal.member_add")
+LOSING_EVENTS_LOOKED_AT = 20
+
+
+def why_deal_is_unavailable(db_session: Session, *, user_id: int, deal_id: int) -> str | None:
+    """Who took the deal away and when, from the audit trail ("Northwind was deleted by alice@acme.test
+    at …"), told only to someone it concerns: for a deletion, its owner, a member or an admin of its
+    organization; for a removal or a change to viewer, the person removed. None otherwise (a plain sentence
+    is shown then), so a guessed deal id reveals nothing. One statement, on an error path only.
+    """
+    viewer, actor = aliased(User, name="viewer"), aliased(User, name="actor")
+    is_member = exists().where(DealMember.deal_id == Deal.id, DealMember.user_id == user_id)
+    rows = db_session.execute(
+        select(Deal.name, Deal.owner_id, viewer.role, is_member, AuditEvent.action, AuditEvent.details)
+        .add_columns(AuditEvent.created_at, actor.email)
+        .join(viewer, and_(viewer.id == user_id, viewer.organization_id == Deal.organization_id))
+        .join(AuditEvent, AuditEvent.deal_id == Deal.id)
+        .outerjoin(actor, actor.id == AuditEvent.user_id)
+        .where(Deal.id == deal_id, AuditEvent.action.in_(LOSING_ACTIONS))
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+        .limit(LOSING_EVENTS_LOOKED_AT)
+    ).all()
+    for name, owner_id, role, member, action, details, at, email in rows:
+        who, when = email or "a former user", at.strftime("%Y-%m-%d %H:%M UTC")
+        if action == "deal.delete" and (member or owner_id == user_id or role == Role.ADMIN):
+            return f"{name} was deleted by {who} at {when}."
+        if not (isinstance(details, dict) and details.get("member_user_id") == user_id):
+            continue
+        if action == "deal.member_remove":
+            return f"{who} removed you from {name} at {when}."
+        if action == "deal.member_role" and details.get("role") == "viewer":
+            return f"{who} made you a viewer of {name} at {when}: you can no longer change it."
+        return None  # the newest change about them gave access: what took it away is not recorded here
+    return None

@@ -10,7 +10,7 @@ from pydantic import Field, WithJsonSchema
 
 from web.deals.models import DealMember, MemberRole, Stage
 from web.deals.notes import NOTE_MAX_LENGTH, NoteView
-from web.platform.schemas import ResponseModel, StrictModel, iso, omittable, stripped_text
+from web.platform.schemas import PageIn, ResponseModel, StrictModel, iso, omittable, stripped_text
 
 Name = stripped_text(200)
 NoteBody = stripped_text(NOTE_MAX_LENGTH)
@@ -106,6 +106,12 @@ class DealOut(ResponseModel):
     organization_id: int
     created_at: datetime
     updated_at: datetime
+
+
+class DealListIn(PageIn):
+    """A page of deals; ``q`` keeps those whose name contains it, in any case (the switcher's type-ahead)."""
+
+    q: Annotated[str, Field(max_length=200)] = ""
 
 
 class DealListOut(ResponseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import functools
 from decimal import Decimal
 from typing import Any
@@ -117,6 +118,13 @@ def update_deal(
     db_session: Session, *, user_id: int, deal_id: int, changes: dict[str, object], client: ClientInfo
 ) -> Deal:
     deal = require_changeable_deal(db_session, deal_id, user_id)
+    # From what to what, for the fields that really changed: the audit page and the deal's activity feed say
+    # "moved Northwind from Diligence to Negotiation" (web.audit.describe).
+    changed = {
+        field: {"from": _plain(getattr(deal, field)), "to": _plain(value)}
+        for field, value in changes.items()
+        if getattr(deal, field) != value
+    }
     for field, value in changes.items():
         setattr(deal, field, value)
     deal.updated_at = utcnow()
@@ -126,12 +134,21 @@ def update_deal(
         user_id=user_id,
         action="deal.update",
         client=client,
-        details={"fields": sorted(changes)},
+        details={"fields": sorted(changes), "changes": changed},
     )
     viewers = viewer_ids(db_session, deal.id)
     db_session.commit()
     session_index.forget_cached_deal(db_session, deal_id=deal.id, user_ids=viewers)
     return deal
+
+
+def _plain(value: object) -> object:
+    """A deal field's value as JSON keeps it: an enum by its value, an amount as its decimal string."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
 
 
 def viewer_ids(db_session: Session, deal_id: int) -> list[int]:
@@ -158,6 +175,7 @@ def delete_deal(db_session: Session, *, user_id: int, deal_id: int, client: Clie
         user_id=user_id,
         action="deal.delete",
         client=client,
+        details={"deal_name": deal.name},  # still named should the row ever go
     )
     session_sync.owe_user_sync(db_session, states)
     db_session.commit()

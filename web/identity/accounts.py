@@ -17,7 +17,7 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from web.audit.service import record_event
 from web.deal_context.service import reset_contexts
@@ -51,7 +51,10 @@ _hasher = PasswordHasher()
 
 def require_organization_admin(db_session: Session, *, actor_id: int) -> User:
     """The acting user, when an active admin — checked in the database, not only in the session's copy."""
-    actor = db_session.scalar(select(User).where(User.id == actor_id, User.is_active.is_(True)))
+    # The organization comes along (the admin page shows its settings): no second statement.
+    actor = db_session.scalar(
+        select(User).options(joinedload(User.organization)).where(User.id == actor_id, User.is_active.is_(True))
+    )
     if actor is None or actor.role != Role.ADMIN:
         raise Forbidden("Only an organization admin may manage users.")
     return actor

@@ -8,10 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from web.audit.service import record_event
+from web.domain_errors import AccountDeactivated
 from web.identity.models import User, email_is
 from web.platform.client import ClientInfo
 
 _hasher = PasswordHasher()
+DEACTIVATED_MESSAGE = "Your account has been deactivated. Ask an admin of your organization to reactivate it."
 # Verified against when the email is unknown, so both failures take the same time; made on first use.
 _dummy_hash: str | None = None
 
@@ -39,14 +41,20 @@ def find_user_by_email(db_session: Session, email: str) -> User | None:
 
 
 def authenticate(db_session: Session, *, email: str, password: str, client: ClientInfo) -> User | None:
-    """The active user with these credentials, or None — with no hint which part was wrong."""
+    """The active user with these credentials, or None — with no hint which part was wrong.
+
+    A deactivated account is refused with ``AccountDeactivated`` only once its password matched: a wrong
+    password gets the same None as an unknown email, so the refusal tells nothing to someone guessing.
+    """
     user = find_user_by_email(db_session, email)
     try:
         _hasher.verify(user.password_hash if user else _unknown_user_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
-    if user is None or not user.is_active:
+    if user is None:
         return None
+    if not user.is_active:
+        raise AccountDeactivated(DEACTIVATED_MESSAGE)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     record_event(db_session, organization_id=user.organization_id, user_id=user.id, action="auth.login", client=client)

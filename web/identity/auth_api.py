@@ -36,10 +36,11 @@ def csrf_token() -> dict[str, str]:
     body=LoginIn,
     responses={200: MeOut},
     auth=False,
-    errors=(401, 429),
+    errors=(401, 403, 429),
 )
 def login() -> dict[str, Any]:
     body = parse_body(LoginIn)
+    # A deactivated account with the right password is a 403 account_deactivated (web.errors).
     if sign_in(email=body.email, password=body.password) is None:
         raise APIError(401, "invalid_credentials", "The email or password is incorrect.")
     return me_payload()

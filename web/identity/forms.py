@@ -8,6 +8,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from web.identity.models import Role
+from web.platform.currency import CURRENCY_CHOICES
 
 ACCOUNT_ROLE_CHOICES = [SelectChoice(role.value, role.value.capitalize()) for role in Role]
 
@@ -23,3 +24,9 @@ class AccountRoleForm(FlaskForm):
 
 class AccountActiveForm(FlaskForm):
     active = SelectField("Active", choices=[SelectChoice("1", "Active"), SelectChoice("0", "Inactive")])
+
+
+class CurrencyForm(FlaskForm):
+    """An admin's choice of the currency the organization's amounts are shown in."""
+
+    currency = SelectField("Currency", choices=[SelectChoice(code, label) for code, label in CURRENCY_CHOICES])

@@ -6,17 +6,21 @@ from flask import Blueprint, redirect, request, session, url_for
 from flask_login import LoginManager, login_required
 from werkzeug.wrappers import Response
 
-from web.errors import APIError, wants_json
+from web.errors import APIError, sign_in_again_response, wants_json
 from web.identity.session_user import SessionUser, user_from_session
+from web.platform.drafts import draft_of_request
 
 
 def load_session_user(user_id: str) -> SessionUser | None:
     return user_from_session(user_id, session)
 
 
-def unauthorized() -> Response:
+def unauthorized() -> Response | tuple[str, int]:
     if wants_json():
         raise APIError(401, "unauthenticated", "Sign in first.")
+    if request.method == "POST":
+        # A form whose session has ended: the sign-in form here, with its text kept (a redirect would drop it).
+        return sign_in_again_response(draft_of_request())
     return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))
 
 

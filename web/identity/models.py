@@ -28,6 +28,8 @@ class Organization(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # ISO 4217 code the organization's amounts are shown in (web.platform.pages.money).
+    currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=lambda: utcnow())
 
     users: Mapped[list[User]] = relationship(back_populates="organization")

@@ -4,68 +4,65 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from ua_parser import parse as parse_user_agent
 from werkzeug.wrappers import Response
 
+from web.domain_errors import AccountDeactivated
 from web.extensions import db
-from web.identity import accounts, session_index, session_sync
-from web.identity.forms import ACCOUNT_ROLE_CHOICES, AccountActiveForm, AccountRoleForm, LoginForm
+from web.identity import accounts, organizations, session_index, session_sync
+from web.identity.devices import Device, device_of
+from web.identity.forms import ACCOUNT_ROLE_CHOICES, AccountActiveForm, AccountRoleForm, CurrencyForm, LoginForm
 from web.identity.models import Role
 from web.identity.session_sync import Revocation
 from web.identity.session_user import signed_in_user
 from web.identity.sign_in import end_user_session, revoke_own_session, sign_in
+from web.platform.drafts import draft_from_json, keep_for_after_sign_in
 from web.platform.forms import ActionForm
 from web.platform.http import client_info, current_session_id
+from web.platform.models import utcnow
 from web.platform.pages import bp, safe_next
 
 
 @dataclass(frozen=True)
 class SessionRow:
+    """A signed-in session as /settings/sessions shows it."""
+
     public_id: str
-    device: str
+    device: Device
     ip: str | None
     created_at: datetime
+    # This device: now (this very request is its activity). Others: as the index last recorded it, which is
+    # at most one touch interval behind (web.identity.session_index.record_activity).
     last_seen_at: datetime
     current: bool
 
-
-@lru_cache(maxsize=512)
-def describe_device(user_agent: str | None) -> str:
-    """ "Firefox 128 on Windows", "Mobile Safari 17 on iOS (iPhone)" — from the user agent, via ua-parser."""
-    if not user_agent:
-        return "Unknown device"
-    parsed = parse_user_agent(user_agent)
-    agent = parsed.user_agent
-    browser = f"{agent.family} {agent.major}" if agent and agent.major else (agent.family if agent else None)
-    system = parsed.os.family if parsed.os else None
-    device = parsed.device.family if parsed.device and parsed.device.family not in ("Other", "Spider") else None
-    if browser is None:
-        return user_agent[:60]
-    label = f"{browser} on {system}" if system and system != "Other" else browser
-    return f"{label} ({device})" if device and device not in label else label
+    @property
+    def reference(self) -> str:
+        """A short code that tells apart two sessions of the same browser on the same machine."""
+        return self.public_id[:6]
 
 
 @bp.get("/settings/sessions")
 @login_required
 def sessions() -> str:
     sid = current_session_id()
+    now = utcnow()
     rows = [
         SessionRow(
             public_id=row.public_id,
-            device=describe_device(row.user_agent),
+            device=device_of(row.user_agent),
             ip=row.ip,
             created_at=row.created_at,
-            last_seen_at=row.last_seen_at,
+            last_seen_at=now if session_index.is_current(row, sid) else row.last_seen_at,
             current=session_index.is_current(row, sid),
         )
         for row in session_index.list_user_sessions(db.session, signed_in_user().id)
     ]
     rows.sort(key=lambda row: not row.current)  # this device first, then most recently seen
-    return render_template("sessions.html", rows=rows, action=ActionForm())
+    touch_minutes = max(1, round(float(current_app.config["SESSION_TOUCH_INTERVAL_SECONDS"]) / 60))
+    return render_template("sessions.html", rows=rows, action=ActionForm(), touch_minutes=touch_minutes)
 
 
 @bp.post("/settings/sessions/<string(maxlength=32):public_id>/revoke")
@@ -93,15 +90,26 @@ def revoke_other_sessions() -> Response:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | str | tuple[str, int]:
+    """Sign in; a form's text kept across it (``kept_draft``, see ``web.platform.drafts``) goes back to its page."""
     form = LoginForm()
+    draft = draft_from_json(request.form.get("kept_draft")) if request.method == "POST" else None
+    next_url = request.args.get("next")
     if form.validate_on_submit():
-        if sign_in(email=form.email.data or "", password=form.password.data or "") is not None:
-            return redirect(safe_next(request.args.get("next")))
+        try:
+            signed_in = sign_in(email=form.email.data or "", password=form.password.data or "")
+        except AccountDeactivated as refusal:
+            flash(refusal.message, "error")
+            return render_template("login.html", form=form, draft=draft, next_url=next_url), 403
+        if signed_in is not None:
+            if draft is not None:
+                keep_for_after_sign_in(draft)  # shown in its form, never sent for the person
+                return redirect(draft.page_url)
+            return redirect(safe_next(next_url))
         flash("The email or password is incorrect.", "error")
-        return render_template("login.html", form=form), 401
+        return render_template("login.html", form=form, draft=draft, next_url=next_url), 401
     if current_user.is_authenticated and request.method == "GET":
-        return redirect(safe_next(request.args.get("next")))
-    return render_template("login.html", form=form)
+        return redirect(safe_next(next_url))
+    return render_template("login.html", form=form, draft=draft, next_url=next_url)
 
 
 @bp.post("/logout")
@@ -117,9 +125,31 @@ def admin_users() -> str:
     """403 for anyone but an active admin: ``list_organization_users`` asks the database, not the session."""
     user = signed_in_user()
     people = accounts.list_organization_users(db.session, actor_id=user.id)
+    # The admin's own row came with the organization (accounts.require_organization_admin).
+    organization = next(person.organization for person in people if person.id == user.id)
+    currency_form = CurrencyForm(currency=organization.currency)
     return render_template(
-        "admin_users.html", people=people, me=user.id, role_choices=ACCOUNT_ROLE_CHOICES, action=ActionForm()
+        "admin_users.html",
+        people=people,
+        me=user.id,
+        role_choices=ACCOUNT_ROLE_CHOICES,
+        action=ActionForm(),
+        currency_form=currency_form,
     )
+
+
+@bp.post("/admin/organization/currency")
+@login_required
+def change_currency() -> Response:
+    form = CurrencyForm()
+    if not form.validate_on_submit():
+        flash("Choose one of the listed currencies.", "error")
+        return redirect(url_for("pages.admin_users", _anchor="settings"))
+    organization = organizations.set_currency(
+        db.session, actor_id=signed_in_user().id, currency=form.currency.data or "", client=client_info()
+    )
+    flash(f"Amounts are now shown in {organization.currency}.", "success")
+    return redirect(url_for("pages.admin_users", _anchor="settings"))
 
 
 @bp.post("/admin/users/<id:user_id>/role")

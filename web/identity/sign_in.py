@@ -13,7 +13,7 @@ from flask import current_app, g, session
 from flask_login import login_user, logout_user
 
 from web.deal_context.request import restore_into_session
-from web.errors import APIError
+from web.domain_errors import AccountDeactivated
 from web.extensions import db
 from web.identity import auth, session_index, session_sync
 from web.identity.models import User
@@ -26,6 +26,8 @@ from web.platform.outages import discard_failed_transaction
 
 def sign_in(*, email: str, password: str) -> User | None:
     """Sign in with an email and password; None (and nothing else done) when they do not match.
+
+    ``AccountDeactivated`` when they match an account an admin has deactivated (``auth.authenticate``).
 
     The password check records its own audit event; a match starts a new session
     (``start_user_session``) holding the user's last deal.
@@ -77,7 +79,7 @@ def start_user_session(user: User) -> None:
         raise
     if indexed is None:  # deactivated between the password check and now
         abandon_session()
-        raise APIError(401, "invalid_credentials", "The email or password is incorrect.")
+        raise AccountDeactivated(auth.DEACTIVATED_MESSAGE)
 
 
 def abandon_session() -> None:

@@ -1,7 +1,9 @@
 """Cluster-wide locks, one per job execution: whoever holds it runs, everyone else skips.
 
-* PostgreSQL: a session-level advisory lock on a connection held for the run; the
-  server releases it if the process dies.
+* PostgreSQL: a transaction-scoped advisory lock (``pg_try_advisory_xact_lock``) taken
+  in a transaction that stays open for the run, so it works through PgBouncer in
+  transaction pooling mode (nothing outlives the transaction); the server releases it
+  when the transaction ends, and a killed holder's dropped connection ends it.
 * Redis: redis-py's ``Lock`` (SET NX with an expiry, released by a compare-and-delete
   script), so a killed holder's lock expires by itself.
 * MariaDB/MySQL: ``GET_LOCK`` on a connection held for the run (``NamedLock``; ``auto`` picks it there).
@@ -50,21 +52,35 @@ def holder_name() -> str:
 
 
 def advisory_key(name: str) -> int:
-    """A stable signed 64-bit key for ``pg_try_advisory_lock``."""
+    """A stable signed 64-bit key for ``pg_try_advisory_xact_lock``."""
     return int.from_bytes(hashlib.sha256(f"dealdesk:job:{name}".encode()).digest()[:8], "big", signed=True)
 
 
 class AdvisoryLock:
+    """``pg_try_advisory_xact_lock`` in a transaction held open for the run; ended by ``release``.
+
+    Transaction-scoped, not session-level: under PgBouncer's transaction pooling a server
+    connection is handed to another client between transactions, so a session-level lock
+    would stay on a connection this process no longer has (and another client could
+    "unlock" it); an open transaction keeps its server connection until it ends. The
+    transaction runs one SELECT under READ COMMITTED and takes no transaction id, so it
+    holds back no vacuum while idle. A killed holder's connection drops, which ends the
+    transaction and the lock with it (PgBouncer closes the server connection of a client
+    that vanished inside a transaction).
+    """
+
     def __init__(self, engine: Engine, name: str) -> None:
         self.engine = engine
         self.key = advisory_key(name)
         self.conn: Connection | None = None
 
     def acquire(self) -> bool:
-        # Autocommit: the lock belongs to the connection, and no transaction stays open during the run.
-        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        conn = self.engine.connect()
         try:
-            acquired = bool(conn.scalar(select(func.pg_try_advisory_lock(self.key))))
+            conn.begin()
+            acquired = bool(conn.scalar(select(func.pg_try_advisory_xact_lock(self.key))))
+            if not acquired:
+                conn.rollback()
         except Exception:
             conn.close()
             raise
@@ -79,11 +95,13 @@ class AdvisoryLock:
         if conn is None:
             return
         try:
-            conn.scalar(select(func.pg_advisory_unlock(self.key)))
+            conn.rollback()  # the lock ends with its transaction
         except Exception:
-            # Never hand a connection that may still hold the lock back to the pool.
+            # Never hand a connection whose transaction may still hold the lock back to the pool.
             conn.invalidate()
-            log.warning("could not release advisory lock %s; connection discarded", self.key, exc_info=True)
+            log.warning(
+                "could not end the advisory lock's transaction %s; connection discarded", self.key, exc_info=True
+            )
         finally:
             conn.close()
 

@@ -20,6 +20,11 @@ again, one wait at a time is let through to it and the others fail at once
 The wait callback is process-wide (a psycopg2 rule): once installed, every psycopg2
 connection of the process is polled by it. A connection that is not bounded waits as
 long as libpq would have: its own ``connect_timeout`` while connecting, unbounded after.
+
+Behind PgBouncer in transaction pooling mode (``DATABASE_POOLER=pgbouncer``) the app keeps
+nothing on a server connection across transactions: it sends no session-level ``SET``
+(``server_statement_timeout_ms``); the server-side statement timeout is the pool's
+(docs/DEPLOYMENT.md, "PgBouncer (transaction mode)"), and the client-side bound is unchanged.
 """
 
 from __future__ import annotations
@@ -74,22 +79,49 @@ def retry_stale_connection(action: Callable[[], T]) -> T:
 
 # --- Bounded waits on PostgreSQL ------------------------------------------------------------------
 
+# ``DATABASE_POOLER``: what sits between the app and PostgreSQL. "pgbouncer" means transaction
+# pooling: a server connection is another client's between two transactions.
+DATABASE_POOLERS = ("none", "pgbouncer")
+
+
+def server_statement_timeout_ms(statement_seconds: float, *, pooler: str = "none") -> int | None:
+    """The ``statement_timeout`` a new connection SETs for its session, or None for no SET.
+
+    None when there is no bound, and behind PgBouncer (transaction pooling), where a session
+    setting leaks to other clients and is lost for this one. There the pool sets the server's
+    timeout on each server connection it opens (``connect_query``, or the role's own setting):
+    no statement per request or per transaction, where ``SET LOCAL`` would add one to each.
+    """
+    if not statement_seconds or pooler == "pgbouncer":
+        return None
+    return round(statement_seconds * 1000)
+
 
 @cache
 def bounded_connection_class(
-    *, connect_seconds: float, statement_seconds: float | None, server_statement_timeout_ms: int | None
+    *,
+    connect_seconds: float,
+    statement_seconds: float | None,
+    server_statement_timeout_ms: int | None,
+    pooled: bool = False,
 ) -> type[extensions.connection]:
     """A psycopg2 connection class whose waits on the server are bounded (pass it as ``connection_factory``).
 
     ``connect_seconds`` bounds opening the connection (TCP, TLS, authentication, and the
     ``SET`` below); ``statement_seconds`` every later wait (None: unbounded). With
     ``server_statement_timeout_ms`` the connection runs ``SET statement_timeout`` once,
-    right after connecting: a plain statement, which PgBouncer passes on, where the
-    ``options`` startup parameter would be refused (docs/DEPLOYMENT.md says what that
-    means under transaction pooling). The same arguments give the same class.
+    right after connecting (no extra statement per request). Not behind PgBouncer in
+    transaction mode: there the ``SET`` would stay on whichever server connection ran it,
+    for other clients, and miss the ones this client's transactions get, so
+    ``server_statement_timeout_ms`` passes None for it. ``pooled``: the connection goes to a
+    pooler, whose answer to a connect says nothing about PostgreSQL (PgBouncer logs clients in
+    itself), so it does not end a silence (``wait_within_bounds``). The same arguments give the
+    same class.
     """
 
     class BoundedConnection(extensions.connection):  # type: ignore[misc]
+        connect_answers_for_server = not pooled  # read by wait_within_bounds
+
         def __init__(self, dsn: str, *args: Any, **kwargs: Any) -> None:
             self.wait_seconds: float | None = connect_seconds  # read by wait_within_bounds
             super().__init__(dsn, *args, **kwargs)
@@ -190,6 +222,8 @@ def wait_within_bounds(conn: Any) -> None:
     when the server is silent and another wait is already probing it (``SilentServers``).
     """
     limit = _wait_limit(conn)
+    # A pooler answers a connect by itself: only PostgreSQL's own answers end a silence.
+    proves_answer = conn.status in _CONNECTED or getattr(conn, "connect_answers_for_server", True)
     deadline = None if limit is None else time.monotonic() + limit
     outer = _deadline.get()
     if outer is not None:
@@ -205,7 +239,7 @@ def wait_within_bounds(conn: Any) -> None:
     finally:
         if probing:
             silent_servers.probe_done(server)  # type: ignore[arg-type]
-    if server is not None:
+    if server is not None and proves_answer:
         silent_servers.answered(server)
 
 
@@ -249,6 +283,8 @@ def without_statement_bounds(connection: Connection) -> Iterator[None]:
     ``DATABASE_STATEMENT_TIMEOUT_SECONDS``. Both bounds go: the server's ``statement_timeout``
     (a session setting, committed at once so the block's own transaction handling is untouched)
     and the client's wait (``wait_seconds``). The connect bound stays. Elsewhere a no-op.
+    Run it on a direct connection to PostgreSQL, never through PgBouncer in transaction mode
+    (the session SETs would land on shared server connections): migrations connect directly.
     """
     if connection.dialect.name == "mysql":
         with _without_mysql_statement_bounds(connection):

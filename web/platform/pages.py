@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, url_for
 
+from web.platform.currency import format_money
+
 bp = Blueprint("pages", __name__)
 
 
@@ -31,8 +33,9 @@ def stage_label(stage: Any) -> str:
 
 
 @bp.app_template_filter("money")
-def money(value: Decimal | int | float) -> str:
-    return f"{Decimal(value):,.2f}"
+def money(value: Decimal | int | float, currency: str | None = None) -> str:
+    """An amount in the organization's currency (``web.platform.currency``); USD when none is given."""
+    return format_money(value, currency)
 
 
 @bp.app_template_filter("when")

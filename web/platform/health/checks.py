@@ -94,12 +94,13 @@ def _build_health_engine(app: Flask) -> Engine:
         pool_timeout=timeout,
         pool_pre_ping=False,  # a ping would be a fourth round trip; a dead connection is retried once instead
         # The app's socket settings with the health check's own bounds: each statement is cancelled
-        # by the server after ``timeout`` (a SET at connect, which PgBouncer passes on), and
+        # by the server after ``timeout`` (a SET at connect; behind PgBouncer the pool's timeout), and
         # health_document's database_deadline ends every wait of one call within ``timeout`` in all.
         connect_args=server_connect_args(
             url,
             connect_seconds=min(timeout, float(app.config["DATABASE_CONNECT_TIMEOUT_SECONDS"])),
             statement_seconds=timeout,
+            pooler=str(app.config.get("DATABASE_POOLER", "none")),
         ),
     )
     _built_engines.add(engine)

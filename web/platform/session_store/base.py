@@ -130,6 +130,10 @@ class DealDeskSession(ServerSideSession):
         # None means "not in the store yet": everything in it is new.
         self.original = original
         self.stored_ttl = stored_ttl
+        # The stored bytes ``original`` was decoded from, while they are known to be the store's
+        # latest copy as far as this request knows: a store that compares and sets (Redis) merges
+        # onto them without reading the session again.
+        self.stored_raw: bytes | None = None
         self.destroyed = False
         self.store_unavailable = False
         # Set when the session was stored before the response (sign-in): the cookie must still be sent.
@@ -222,8 +226,14 @@ class MergingSessionInterface(ServerSideSessionInterface):
     def touch_in_store(self, store_id: str) -> None:
         """Extend the stored session's expiry to the full lifetime, if it still exists."""
 
-    def merge_into_store(self, store_id: str, updated: dict[str, Any], removed: set[str], *, extend: bool) -> bool:
-        """Merge one request's changes into the latest stored copy; False when it no longer exists."""
+    def merge_into_store(
+        self, store_id: str, updated: dict[str, Any], removed: set[str], *, extend: bool, known: bytes | None = None
+    ) -> bool:
+        """Merge one request's changes into the latest stored copy; False when it no longer exists.
+
+        ``known`` is the stored copy as this request read it, if the caller has it: a store that
+        compares and sets (Redis) tries it first instead of reading the session again.
+        """
         return self.update_in_store(
             store_id, lambda stored: merge_changes(stored, updated, removed, self.merge_rules), extend=extend
         )
@@ -295,6 +305,7 @@ class MergingSessionInterface(ServerSideSessionInterface):
             log.warning("discarding a stored session that does not decode")
             return self.anonymous_session(app, request)
         session = self.session_class(data, sid=sid, original=original, stored_ttl=remaining)
+        session.stored_raw = raw
         session.from_store = True
         session.anonymous_cookie_sent = ANONYMOUS_COOKIE_NAME in request.cookies
         return session
@@ -335,6 +346,7 @@ class MergingSessionInterface(ServerSideSessionInterface):
         data = self.serializer.encode(session)
         self.insert_into_store(self._get_store_id(session.sid), data)
         session.original = self.serializer.decode(data)
+        session.stored_raw = data
         session.stored_ttl = self.lifetime.total_seconds()
         session.cookie_due = True
 
@@ -352,6 +364,7 @@ class MergingSessionInterface(ServerSideSessionInterface):
             return
         session.update(self.serializer.decode(loaded[0]))
         session.original = self.serializer.decode(loaded[0])
+        session.stored_raw = loaded[0]
         session.stored_ttl = loaded[1]
 
     @contextmanager
@@ -374,12 +387,15 @@ class MergingSessionInterface(ServerSideSessionInterface):
         updated, removed = session.changes()
         if not (updated or removed):
             return
-        if not self.merge_into_store(self._get_store_id(session.sid), updated, removed, extend=False):
+        store_id = self._get_store_id(session.sid)
+        if not self.merge_into_store(store_id, updated, removed, extend=False, known=session.stored_raw):
             session.clear()
             session.destroyed = True
             raise SessionEnded("the session was ended while this request ran")
-        # From here on the request's changes are relative to what was just written.
+        # From here on the request's changes are relative to what was just written (merged with
+        # whatever else the store held: those bytes are not known here).
         session.original = self.serializer.decode(self.serializer.encode(session))
+        session.stored_raw = None
 
     def withdraw(self, session: DealDeskSession, key: str, written: Any, previous: Any) -> None:
         """Undo a ``write_through`` of ``key`` whose database commit failed, unless a later write replaced it."""
@@ -399,6 +415,7 @@ class MergingSessionInterface(ServerSideSessionInterface):
         else:
             session[key] = previous
         session.original = self.serializer.decode(self.serializer.encode(session))
+        session.stored_raw = None
 
     def destroy(self, session: DealDeskSession) -> None:
         """Delete the session from the store now; the response clears the cookie."""
@@ -474,7 +491,7 @@ class MergingSessionInterface(ServerSideSessionInterface):
             return
         extend = self.touch_due(session)
         if updated or removed:
-            if not self.merge_into_store(store_id, updated, removed, extend=extend):
+            if not self.merge_into_store(store_id, updated, removed, extend=extend, known=session.stored_raw):
                 # Destroyed by another request (sign-out, revocation) while this one ran.
                 self._delete_cookie(app, response)
                 return
@@ -597,6 +614,23 @@ def report_store_recovered() -> None:
         _store_down_since = None
 
 
+# The page a browser gets when no session can be read or saved: fixed HTML, because the layout needs the session
+# (who is signed in) and a template must not fail here; in the error page's words, with a way back.
+STORE_UNAVAILABLE_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Temporarily unavailable · DealDesk</title><link rel="stylesheet" href="/static/app.css"></head>
+<body><main id="main"><section class="card narrow error-page" aria-labelledby="error-heading">
+<p class="error-status">Error 503</p>
+<h1 id="error-heading">Temporarily unavailable</h1>
+<p>DealDesk cannot reach the service that keeps people signed in.</p>
+<p class="retry-advice"><strong>Try again in a few seconds.</strong></p>
+<p class="error-ways"><a href="/">Back to DealDesk</a></p>
+</section></main></body>
+</html>
+"""
+
+
 def session_store_unavailable_response() -> Response:
     if request.path.startswith("/api/"):
         response = jsonify(
@@ -606,9 +640,7 @@ def session_store_unavailable_response() -> Response:
             }
         )
     else:
-        response = Response(
-            "Service temporarily unavailable: the session store cannot be reached.", mimetype="text/plain"
-        )
+        response = Response(STORE_UNAVAILABLE_PAGE, mimetype="text/html")
     response.status_code = 503
     response.headers["Retry-After"] = "5"
     return response

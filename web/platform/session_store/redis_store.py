@@ -1,4 +1,12 @@
-"""Redis session store: optimistic WATCH/MULTI updates, EXPIRE for touches.
+"""Redis session store: updates by compare-and-set in one round trip, EXPIRE for touches.
+
+**Updates** (``update_in_store``, ``merge_into_store``): the new copy is computed in Python
+from a stored copy, and a small script (``COMPARE_AND_SET``) writes it only if the session
+still holds exactly that copy; otherwise it answers with what the session holds now, and
+the merge is redone on that. A request that changes its session merges onto the copy it
+read when it opened the session, so the write is one round trip when nobody else wrote
+meanwhile (a selection: the session read, then this). The merge rules run in Python
+(``merge_changes``), so there is one implementation of them.
 
 **Which Redis errors are outages** (``is_redis_outage``): a Redis that cannot be reached
 or does not answer in time (``ConnectionError``, which includes ``LOADING`` —
@@ -28,7 +36,13 @@ import redis
 from flask import Flask
 from flask_session.redis import RedisSessionInterface
 
-from web.platform.session_store.base import MERGE_ATTEMPTS, MergingSessionInterface, SessionStoreError, Transform
+from web.platform.session_store.base import (
+    MERGE_ATTEMPTS,
+    MergingSessionInterface,
+    SessionStoreError,
+    Transform,
+    merge_changes,
+)
 
 # Error replies of a Redis that is up but will not serve now, by their code (the reply's first word).
 OUTAGE_REPLY_CODES = frozenset(
@@ -85,6 +99,23 @@ def _refusals_are_outages(operation: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+# KEYS[1]: the session. ARGV[1]: the copy the caller merged onto; ARGV[2]: the merged copy;
+# ARGV[3]: seconds to live from now, or "0" to keep the session's expiry.
+# Returns 1 when written, 0 when the session is gone (never created here), else the copy the
+# session holds now (someone wrote meanwhile): the caller merges onto that and tries again.
+COMPARE_AND_SET = """
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+if current ~= ARGV[1] then return current end
+if ARGV[3] == '0' then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+end
+return 1
+"""
+
+
 def _total_seconds(app: Flask) -> int:
     return int(app.permanent_session_lifetime.total_seconds())
 
@@ -93,6 +124,8 @@ class RedisMergingSessionInterface(MergingSessionInterface, RedisSessionInterfac
     def __init__(self, app: Flask, *, client: redis.Redis, key_prefix: str, touch_interval: float) -> None:
         # Flask-Session's Redis interface keeps the client; the merging interface sets the policy.
         self.client = client
+        # EVALSHA, loading the script on the first NOSCRIPT (a new or restarted Redis).
+        self.compare_and_set = client.register_script(COMPARE_AND_SET)
         MergingSessionInterface.__init__(self, app, key_prefix=key_prefix, touch_interval=touch_interval)
         self.ttl_seconds = _total_seconds(app)
 
@@ -133,32 +166,35 @@ class RedisMergingSessionInterface(MergingSessionInterface, RedisSessionInterfac
     def delete_from_store(self, store_id: str) -> None:
         self.client.delete(store_id)
 
-    @_refusals_are_outages
-    def update_in_store(self, store_id: str, transform: Transform, *, extend: bool) -> bool:
-        with self.client.pipeline() as pipe:
-            for attempt in range(MERGE_ATTEMPTS):
-                try:
-                    pipe.watch(store_id)
-                    raw = pipe.get(store_id)
-                    if raw is None:
-                        pipe.unwatch()
-                        return False
-                    data = transform(self.serializer.decode(raw))
-                    if data is None and not extend:
-                        pipe.unwatch()
-                        return True
-                    pipe.multi()
-                    self._queue_write(pipe, store_id, raw if data is None else self.serializer.encode(data), extend)
-                    # EXEC fails with WatchError when anyone changed or deleted the key since WATCH.
-                    pipe.execute()
-                    return True
-                except redis.exceptions.WatchError:
-                    self.retry_pause(attempt)
-        raise SessionStoreError(f"could not update the session after {MERGE_ATTEMPTS} attempts")
+    def merge_into_store(
+        self, store_id: str, updated: dict[str, Any], removed: set[str], *, extend: bool, known: bytes | None = None
+    ) -> bool:
+        def merge(stored: dict[str, Any]) -> dict[str, Any]:
+            return merge_changes(stored, updated, removed, self.merge_rules)
 
-    def _queue_write(self, pipe: Any, store_id: str, data: bytes, extend: bool) -> None:
-        # XX: only an existing key, so even a missed deletion could not bring a session back.
-        if extend:
-            pipe.set(store_id, data, ex=self.ttl_seconds, xx=True)
-        else:
-            pipe.set(store_id, data, keepttl=True, xx=True)
+        return self._compare_and_set(store_id, merge, extend=extend, known=known)
+
+    def update_in_store(self, store_id: str, transform: Transform, *, extend: bool) -> bool:
+        return self._compare_and_set(store_id, transform, extend=extend, known=None)
+
+    @_refusals_are_outages
+    def _compare_and_set(self, store_id: str, transform: Transform, *, extend: bool, known: bytes | None) -> bool:
+        """Replace the session with ``transform(stored)``, starting from ``known`` if given (else one GET)."""
+        current = known
+        for _attempt in range(MERGE_ATTEMPTS):
+            if current is None:
+                current = self.client.get(store_id)
+                if current is None:
+                    return False
+            data = transform(self.serializer.decode(current))
+            if data is None and not extend:
+                return True
+            merged = current if data is None else self.serializer.encode(data)
+            ttl = str(self.ttl_seconds) if extend else "0"
+            answer = self.compare_and_set(keys=[store_id], args=[current, merged, ttl])
+            if answer == 1:
+                return True
+            if answer == 0:
+                return False
+            current = answer  # someone wrote meanwhile: merge onto what is there now
+        raise SessionStoreError(f"could not update the session after {MERGE_ATTEMPTS} attempts")
