@@ -26,12 +26,19 @@ no listener): the app's statements; the session store's, tagged with
 Each row is checked against its budget in issue 13.
 
     .venv/bin/python -m bench.routes [--batches 5] [--requests 200] [--json PATH] [--write-doc] [--pgbouncer]
+        [--mariadb-url URL]
 
 ``--pgbouncer`` adds rows for a warm GET (``GET /api/me``), a GET that reads the database
 (``GET /api/deals/<id>``) and the select through a pgbouncer in transaction pooling mode
 (bench.pgbouncer, a pool of two server connections) in front of the same scratch database,
 beside the same routes on PostgreSQL directly, and a second table of their wall-clock time
 per request (the extra hop costs time, not CPU).
+
+With ``--mariadb-url`` (a MariaDB server's existing database, e.g.
+``mysql+pymysql://root@127.0.0.1:3306/test``) the run adds rows measured in the same batches: the warm
+``GET /api/deals/current`` through Flask, ``GET /api/deals/<id>`` and the select on a scratch MariaDB
+database seeded alike (Redis sessions, beside PostgreSQL's rows), and the warm GET and the select with the SQL
+session store on each database.
 """
 
 from __future__ import annotations
@@ -74,7 +81,7 @@ from web.config import normalize_database_url
 from web.deals.models import Deal
 from web.demo import DEMO_PASSWORD, seed_demo_data
 from web.extensions import db
-from web.platform.session_store.sql_store import STORE_EXECUTION_TAG
+from web.platform.session_store.sql_store import STORE_EXECUTION_TAG, close_store_connections
 
 DEFAULT_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://127.0.0.1:5432/test")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -165,7 +172,35 @@ def redis_prefix(url: str, prefix: str) -> Iterator[redis.Redis]:
 # --- the apps ---------------------------------------------------------------------------------------------------------
 
 
-def dealdesk_app(database_url: str, redis_url: str, prefix: str, *, fast_path: bool, **overrides: Any) -> Flask:
+@contextmanager
+def scratch_mariadb_database(admin_url: str, name: str) -> Iterator[str]:
+    """A database ``name`` on the MariaDB server of ``admin_url``, dropped at the end."""
+    import pymysql
+
+    url = make_url(normalize_database_url(admin_url))
+
+    def admin() -> Any:
+        return pymysql.connect(
+            host=url.host or "127.0.0.1",
+            port=url.port or 3306,
+            user=url.username or "root",
+            password=url.password or "",
+            connect_timeout=3,
+            autocommit=True,
+        )
+
+    with admin() as conn, conn.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin() as conn, conn.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def dealdesk_app(
+    database_url: str, redis_url: str, prefix: str, *, fast_path: bool, sessions: str = "redis", **overrides: Any
+) -> Flask:
     """DealDesk as production runs it on PostgreSQL + Redis sessions (every setting explicit, none from the env)."""
     return create_app(
         {
@@ -173,7 +208,7 @@ def dealdesk_app(database_url: str, redis_url: str, prefix: str, *, fast_path: b
             "APP_ENV": "development",
             "SECRET_KEY": "route-bench-secret",
             "SQLALCHEMY_DATABASE_URI": database_url,
-            "SESSION_BACKEND": "redis",
+            "SESSION_BACKEND": sessions,
             "REDIS_URL": redis_url,
             "REDIS_SENTINELS": [],
             "SESSION_KEY_PREFIX": prefix,
@@ -342,6 +377,58 @@ def dealdesk_routes(app: Flask, flask_path_app: Flask, deal_id: int, visible_dea
         Route("select", "`POST /api/deals/<id>/select`", client, "POST", f"{deal}/select", engines, SELECT, 200,
               {"X-CSRFToken": token}),
     ]  # fmt: skip
+
+
+def database_routes(app: Flask, flask_path_app: Flask, deal_id: int, label: str, *, with_deal: bool) -> list[Route]:
+    """The warm GET through Flask, optionally ``GET /api/deals/<id>``, and the select, on one more stack."""
+    client, token = sign_in(app)
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None
+    flask_client = flask_path_app.test_client()
+    flask_client.set_cookie(cookie.key, cookie.value)
+    key = label.lower().replace(" ", "-").replace(",", "")
+    deal = f"/api/deals/{deal_id}"
+    routes = [
+        Route(f"current-flask-{key}", f"`GET /api/deals/current` (`CURRENT_DEAL_FAST_PATH=0`), {label}", flask_client,
+              "GET", "/api/deals/current", dealdesk_engines(flask_path_app), WARM),
+    ]  # fmt: skip
+    if with_deal:
+        routes.append(Route(f"deal-{key}", f"`GET /api/deals/<id>`, {label}", client, "GET", deal,
+                            dealdesk_engines(app), API_ONE))  # fmt: skip
+    routes.append(Route(f"select-{key}", f"`POST /api/deals/<id>/select`, {label}", client, "POST", f"{deal}/select",
+                        dealdesk_engines(app), SELECT, 200, {"X-CSRFToken": token}))  # fmt: skip
+    return routes
+
+
+def more_stacks(
+    stack: ExitStack, args: argparse.Namespace, postgres_url: str, prefix: str, run_id: str
+) -> tuple[list[Route], list[Flask], str | None]:
+    """With ``--mariadb-url``: MariaDB beside PostgreSQL (Redis sessions), and each with the SQL session store."""
+    if not args.mariadb_url:
+        return [], [], None
+    mariadb_url = stack.enter_context(scratch_mariadb_database(args.mariadb_url, f"dealdesk_routebench_{run_id}"))
+    apps: list[Flask] = []
+
+    def pair(url: str, sessions: str) -> tuple[Flask, Flask]:
+        made = (
+            dealdesk_app(url, args.redis_url, prefix, fast_path=True, sessions=sessions),
+            dealdesk_app(url, args.redis_url, prefix, fast_path=False, sessions=sessions),
+        )
+        apps.extend(made)
+        return made
+
+    mariadb_app, mariadb_flask_app = pair(mariadb_url, "redis")
+    deal_id, _ = seed(mariadb_app)
+    routes = database_routes(mariadb_app, mariadb_flask_app, deal_id, "MariaDB", with_deal=True)
+    for url, name in ((postgres_url, "PostgreSQL"), (mariadb_url, "MariaDB")):
+        app, flask_app = pair(url, "sqlalchemy")
+        with app.app_context():
+            deal_id = db.session.scalar(select(Deal.id).where(Deal.name == CURRENT_DEAL_NAME))
+            db.session.remove()
+        routes += database_routes(app, flask_app, int(deal_id), f"{name}, SQL sessions", with_deal=False)
+    with create_engine(mariadb_url).connect() as conn:
+        version = str(conn.exec_driver_sql("SELECT VERSION()").scalar_one())
+    return routes, apps, version
 
 
 def reference_routes(database_url: str, redis_client: redis.Redis, prefix: str) -> tuple[list[Route], Engine]:
@@ -555,7 +642,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         f" {report['batches']} batches, each of at least {report['requests']} requests and"
         f" {report['min_batch_ms']:g} ms of CPU (cheap routes get more requests), the batches going round every"
         f" route in turn; load average (1 min) before {load_before:.2f},"
-        f" after {load_after:.2f}; {report['cpus']} CPUs; PostgreSQL {report['postgresql']}, Redis"
+        f" after {load_after:.2f}; {report['cpus']} CPUs; PostgreSQL {report['postgresql']},"
+        + (f" MariaDB {report['mariadb'].split('-')[0]} (PyMySQL)," if report.get("mariadb") else "")
+        + " Redis"
         f' {report["redis"]}, Python {report["python"]}. The unit: bare Flask `jsonify(hello="world")`,'
         f" {report['hello_cpu_us']:.1f} µs of CPU per request through the test client.",
         "",
@@ -609,6 +698,9 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
                 through = pooled.enter_context(pgbouncer_in_front(url))
                 apps.append(dealdesk_app(through, args.redis_url, prefix, fast_path=True, DATABASE_POOLER="pgbouncer"))
                 routes += pgbouncer_routes(apps[-1], deal_id)
+            extra_routes, extra_apps, report["mariadb"] = more_stacks(pooled, args, url, prefix, run_id)
+            routes += extra_routes
+            apps += extra_apps
             try:
                 rows = measure(routes, args)
                 report["postgresql"], report["redis"] = server_versions(url, redis_client)
@@ -623,6 +715,7 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
                 for each in apps:
                     with each.app_context():
                         db.engine.dispose()
+                close_store_connections()
     report["rows"] = rows
     report["hello_cpu_us"] = next(row["cpu_us_per_request"] for row in rows if row["key"] == HELLO)
     report["loadavg_after"] = os.getloadavg()
@@ -640,6 +733,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count-requests", type=int, default=5, help="requests per route whose SQL is counted")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="a PostgreSQL server's existing database")
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    parser.add_argument("--mariadb-url", help="also measure on a scratch database of this MariaDB server")
     parser.add_argument("--json", help="also write the report to this file")
     parser.add_argument("--write-doc", action="store_true", help="put the table into docs/PERFORMANCE.md")
     parser.add_argument(

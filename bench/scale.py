@@ -1,12 +1,17 @@
-"""The cleanup jobs at scale on PostgreSQL: 1,000,000 expired SQL sessions, 1,000,000 users.
+"""The cleanup jobs at scale on PostgreSQL or MariaDB: 1,000,000 expired SQL sessions, 1,000,000 users.
 
-Bulk-generates the rows with ``generate_series`` in a database of its own
-(``dealdesk_scale`` on the machine's PostgreSQL, migrated with ``flask db upgrade``),
+Bulk-generates the rows with ``generate_series`` (MariaDB: its ``seq_1_to_N`` sequence tables) in a
+database of its own (``dealdesk_scale`` on the machine's PostgreSQL, or with ``--database mariadb``
+on its MariaDB, migrated with ``flask db upgrade``),
 then calls the job bodies the scheduler runs (``web.jobs.cleanup``) and times every
 SQL statement they send (SQLAlchemy cursor events): total time, statements, and the
 longest single statement — what another transaction could be kept waiting for.
 
-    .venv/bin/python -m bench.scale [--sessions 1000000] [--users 1000000] [--stale-percent 10] [--write-doc]
+    .venv/bin/python -m bench.scale [--database postgresql|mariadb] [--sessions 1000000] [--users 1000000]
+        [--stale-percent 10] [--write-doc]
+
+The seed runs without the statement bounds (web.platform.db.without_statement_bounds); the jobs run
+with them, as in production: a statement over ``DATABASE_STATEMENT_TIMEOUT_SECONDS`` would fail the job.
 """
 
 from __future__ import annotations
@@ -30,8 +35,11 @@ from bench.procs import REPO, VENV_BIN
 from bench.report import write_block
 from bench.run import RESULTS_DIR, recreate_database
 from bench.seed import NOW_UTC, demo_password_hash, seed_bench_users
+from web.platform.db import without_statement_bounds
 
 DATABASE = "dealdesk_scale"
+MARIADB_ADMIN_URL = os.environ.get("BENCH_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+MARIADB_NOW = "UTC_TIMESTAMP(6)"
 LIVE_SESSIONS = 10_000
 
 
@@ -69,6 +77,8 @@ def timed_statements(engine: Engine) -> Iterator[StatementLog]:
 
 def seed(engine: Engine, *, sessions: int, users: int, stale_percent: float) -> dict[str, float]:
     """Expired and live session rows; users each owning one deal, ``stale_percent`` of those deals deleted."""
+    if engine.dialect.name == "mysql":
+        return seed_mariadb(engine, sessions=sessions, users=users, stale_percent=stale_percent)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     with engine.begin() as conn:
@@ -103,8 +113,86 @@ def seed(engine: Engine, *, sessions: int, users: int, stale_percent: float) -> 
     return timings
 
 
+def seed_mariadb(engine: Engine, *, sessions: int, users: int, stale_percent: float) -> dict[str, float]:
+    """``seed`` on MariaDB: the same rows from its sequence tables, without the statement bounds."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    with engine.connect() as conn, without_statement_bounds(conn):
+        conn.execute(
+            text(
+                "INSERT INTO sessions (session_id, data, expiry, version)"
+                " SELECT CONCAT('expired:', MD5(seq)), X'80',"
+                f" {MARIADB_NOW} - INTERVAL 1 DAY - INTERVAL seq SECOND, 1 FROM seq_1_to_{int(sessions)}"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO sessions (session_id, data, expiry, version)"
+                f" SELECT CONCAT('live:', MD5(seq)), X'80', {MARIADB_NOW} + INTERVAL 1 DAY, 1"
+                f" FROM seq_1_to_{LIVE_SESSIONS}"
+            )
+        )
+        conn.commit()
+        timings["seed_sessions_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        org = conn.execute(
+            text(f"INSERT INTO organizations (name, created_at) VALUES ('Bench Capital', {MARIADB_NOW}) RETURNING id")
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO users (organization_id, email, password_hash, role, is_active, deal_context_version,"
+                " created_at, updated_at)"
+                f" SELECT :org, CONCAT('scale-', seq, '@bench.test'), :hash, 'member', 1, 0, {MARIADB_NOW},"
+                f" {MARIADB_NOW} FROM seq_1_to_{int(users)}"
+            ),
+            {"org": org, "hash": demo_password_hash()},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO deals (organization_id, owner_id, name, stage, value, created_at, updated_at)"
+                f" SELECT :org, id, CONCAT('Bench deal ', id, '-1'), 'sourcing', 1000, {MARIADB_NOW}, {MARIADB_NOW}"
+                " FROM users WHERE organization_id = :org ORDER BY id"
+            ),
+            {"org": org},
+        )
+        conn.execute(
+            text(
+                "UPDATE users JOIN deals ON deals.owner_id = users.id SET users.last_deal_id = deals.id"
+                " WHERE users.organization_id = :org"
+            ),
+            {"org": org},
+        )
+        conn.execute(
+            text(f"UPDATE deals SET deleted_at = {MARIADB_NOW} WHERE id % :every = 0"),
+            {"every": max(1, round(100 / stale_percent))},
+        )
+        conn.commit()
+        timings["seed_users_s"] = time.perf_counter() - started
+        conn.execute(text("ANALYZE TABLE sessions, users, deals, deal_members")).all()
+    return timings
+
+
+def recreate_mariadb_database(admin_url: str, name: str) -> None:
+    import pymysql
+    from sqlalchemy.engine import make_url
+
+    url = make_url(admin_url)
+    admin = pymysql.connect(
+        host=url.host or "127.0.0.1",
+        port=url.port or 3306,
+        user=url.username or "root",
+        password=url.password or "",
+        connect_timeout=3,
+        autocommit=True,
+    )
+    with admin, admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+
+
 def count(engine: Engine, sql: str) -> int:
-    with engine.connect() as conn:
+    """A check of the bench's own, over every row: not bound like the jobs' statements."""
+    with engine.connect() as conn, without_statement_bounds(conn):
         return int(conn.execute(text(sql)).scalar_one())
 
 
@@ -124,20 +212,41 @@ def measure_job(engine: Engine, name: str, body: Callable[[], int]) -> dict[str,
     }
 
 
-def run(sessions: int, users: int, stale_percent: float) -> dict[str, Any]:
+def run(sessions: int, users: int, stale_percent: float, database: str = "postgresql") -> dict[str, Any]:
     from web import create_app
+    from web.config import config_from_env
     from web.extensions import db
     from web.jobs.cleanup import cleanup_expired_sessions, clear_stale_deals
 
-    url = LOCAL_ADMIN_URL.rsplit("/", 1)[0] + f"/{DATABASE}"
-    recreate_database(LOCAL_ADMIN_URL, DATABASE)
+    if database == "mariadb":
+        url = MARIADB_ADMIN_URL.rsplit("/", 1)[0] + f"/{DATABASE}"
+
+        def recreate() -> None:
+            recreate_mariadb_database(MARIADB_ADMIN_URL, DATABASE)
+    else:
+        url = LOCAL_ADMIN_URL.rsplit("/", 1)[0] + f"/{DATABASE}"
+
+        def recreate() -> None:
+            recreate_database(LOCAL_ADMIN_URL, DATABASE)
+
+    recreate()
     env = {"DATABASE_URL": url, "SESSION_BACKEND": "sqlalchemy", "APP_ENV": "development"}
     procs.run([str(VENV_BIN / "flask"), "--app", "web", "db", "upgrade"], env=env)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SESSION_BACKEND": "sqlalchemy", "LOG_LEVEL": "WARNING"})
+    # The batch size production would use on this database (its default depends on DATABASE_URL).
+    batch = config_from_env({**os.environ, "DATABASE_URL": url})["SESSION_CLEANUP_BATCH_SIZE"]
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SESSION_BACKEND": "sqlalchemy",
+            "LOG_LEVEL": "WARNING",
+            "SESSION_CLEANUP_BATCH_SIZE": batch,
+        }
+    )
     report: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "loadavg_before": os.getloadavg(),
         "command": " ".join(["python -m bench.scale", *sys.argv[1:]]),
+        "database": database,
         "sessions": sessions,
         "users": users,
         "stale_percent": stale_percent,
@@ -158,13 +267,14 @@ def run(sessions: int, users: int, stale_percent: float) -> dict[str, Any]:
         )
         engine.dispose()
     report["loadavg_after"] = os.getloadavg()
-    recreate_database(LOCAL_ADMIN_URL, DATABASE)  # leave an empty database, not 3 GB of rows
+    recreate()  # leave an empty database, not 3 GB of rows
     return report
 
 
 def render(report: dict[str, Any], path: str) -> str:
     lines = [
-        f"Run of {report['started_at']} — `{path}`. Command: `.venv/bin/{report['command']}`.",
+        f"Run of {report['started_at']} on {report.get('database', 'postgresql')} — `{path}`."
+        f" Command: `.venv/bin/{report['command']}`.",
         f"Load average (1 min) before {report['loadavg_before'][0]:.2f}, after {report['loadavg_after'][0]:.2f};"
         f" session cleanup batch size {report['batch_size']}.",
         "",
@@ -190,19 +300,20 @@ def render(report: dict[str, Any], path: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database", choices=("postgresql", "mariadb"), default="postgresql")
     parser.add_argument("--sessions", type=int, default=1_000_000)
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--stale-percent", type=float, default=10.0)
     parser.add_argument("--write-doc", action="store_true")
     args = parser.parse_args(argv)
-    report = run(args.sessions, args.users, args.stale_percent)
+    report = run(args.sessions, args.users, args.stale_percent, args.database)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"scale-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     markdown = render(report, str(path.relative_to(REPO)))
     print(markdown)
     if args.write_doc:
-        write_block("scale", markdown)
+        write_block("scale" if args.database == "postgresql" else f"scale-{args.database}", markdown)
     return 0
 
 

@@ -20,6 +20,7 @@ from tests.support.databases import (
     check_redis,
     delete_redis_keys,
     migrate_database,
+    scratch_mariadb_database,
     scratch_postgres_database,
     truncate_all,
 )
@@ -36,6 +37,7 @@ from web.extensions import db, limiter
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "fuzz: schemathesis against a live server (make fuzz)")
     config.addinivalue_line("markers", "sentinel: Redis Sentinel failover with real redis-server processes")
+    config.addinivalue_line("markers", "mariadb: needs the MariaDB server")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -46,6 +48,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if isinstance(stack, Stack):
             if stack.database == "postgresql":
                 item.add_marker(pytest.mark.postgres)
+            if stack.database == "mariadb":
+                item.add_marker(pytest.mark.mariadb)
             if stack.sessions == "redis":
                 item.add_marker(pytest.mark.redis)
 
@@ -78,6 +82,17 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def mariadb_url() -> Iterator[str]:
+    with scratch_mariadb_database() as url:
+        migrate_database(url)
+        yield url
+
+
+# The session fixture that provides each stack's database.
+DATABASE_FIXTURES = {"sqlite": "sqlite_url", "postgresql": "postgres_url", "mariadb": "mariadb_url"}
+
+
+@pytest.fixture(scope="session")
 def redis_url() -> str:
     check_redis(TEST_REDIS_URL)
     return TEST_REDIS_URL
@@ -95,7 +110,7 @@ def redis_server(tmp_path: Any) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def stack_settings(request: pytest.FixtureRequest, stack: Stack) -> Iterator[StackSettings]:
-    database_url = request.getfixturevalue("postgres_url" if stack.database == "postgresql" else "sqlite_url")
+    database_url = request.getfixturevalue(DATABASE_FIXTURES[stack.database])
     redis_url = request.getfixturevalue("redis_url") if stack.sessions == "redis" else None
     settings = StackSettings(stack=stack, config=stack_config(stack, database_url=database_url, redis_url=redis_url))
     try:

@@ -12,11 +12,11 @@ from typing import Any, NoReturn
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from web.demo import DEMO_PASSWORD, database_is_empty, seed_demo_data
 from web.extensions import db
-from web.identity.models import User
+from web.identity.models import User, email_is
 from web.identity.session_index import list_user_sessions
 from web.identity.session_sync import revoke_all_sessions, revoke_session
 from web.jobs.registry import JOBS, get_job
@@ -61,7 +61,7 @@ def _app() -> Flask:
 
 
 def _user_by_email(email: str) -> User:
-    user = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    user = db.session.scalar(select(User).where(email_is(email)))
     if user is None:
         raise click.BadParameter(f"no user with email {email!r}", param_hint="--user")
     return user

@@ -13,7 +13,12 @@ from urllib.parse import unquote, urlsplit
 from limits import parse_many
 from sqlalchemy.pool import StaticPool
 
-from web.platform.db import DATABASE_POOLERS, bounded_connection_class, server_statement_timeout_ms
+from web.platform.db import (
+    DATABASE_POOLERS,
+    bounded_connection_class,
+    mysql_session_settings,
+    server_statement_timeout_ms,
+)
 
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 DEFAULT_SQLITE_URL = f"sqlite:///{INSTANCE_DIR / 'dealdesk.db'}"
@@ -60,15 +65,23 @@ class ConfigError(RuntimeError):
 
 
 def normalize_database_url(url: str) -> str:
-    """Name the psycopg2 driver explicitly.
+    """Name the installed driver explicitly.
 
-    SQLAlchemy 2.1 maps a bare ``postgresql://`` URL to psycopg 3, which is not
-    installed; operators write the ordinary form, so accept it.
+    SQLAlchemy 2.1 maps a bare ``postgresql://`` URL to psycopg 3 and a bare ``mysql://``
+    to mysqlclient, neither installed; operators write the ordinary forms, so accept them
+    (MariaDB and MySQL through PyMySQL, docs/DEPLOYMENT.md "MariaDB / MySQL").
     """
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+psycopg2://" + url[len(prefix) :]
+    for prefix in ("mysql://", "mariadb://", "mariadb+pymysql://"):
+        if url.startswith(prefix):
+            return "mysql+pymysql://" + url[len(prefix) :]
     return url
+
+
+def _is_mysql_url(url: str) -> bool:
+    return normalize_database_url(url).startswith("mysql")
 
 
 def redis_url_options(url: str) -> dict[str, Any]:
@@ -241,8 +254,8 @@ def log_format(env: Mapping[str, str]) -> str:
 def operations_config_from_env(env: Mapping[str, str]) -> dict[str, Any]:
     """Scheduler, job locks, health check, logging and version (docs/DEPLOYMENT.md, docs/QUICKREF.md)."""
     lock_backend = env.get("JOB_LOCK_BACKEND", "auto")
-    if lock_backend not in ("auto", "postgresql", "redis", "database"):
-        raise ConfigError(f"JOB_LOCK_BACKEND must be auto, postgresql, redis or database, got {lock_backend!r}")
+    if lock_backend not in ("auto", "postgresql", "redis", "database", "mysql"):
+        raise ConfigError(f"JOB_LOCK_BACKEND must be auto, postgresql, redis, database or mysql, got {lock_backend!r}")
     return {
         "SCHEDULER_ENABLED": scheduler_enabled(env),
         "SCHEDULER_TIMEZONE": env.get("SCHEDULER_TIMEZONE", "UTC"),
@@ -252,7 +265,12 @@ def operations_config_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         "STALE_DEAL_CLEANUP_CRON": env.get("STALE_DEAL_CLEANUP_CRON", "0 2 * * sun"),
         # Every minute: the backstop for processes that never saw the store fail (web.identity.session_sync).
         "SESSION_SYNC_CRON": env.get("SESSION_SYNC_CRON", "* * * * *"),
-        "SESSION_CLEANUP_BATCH_SIZE": _whole_number(env, "SESSION_CLEANUP_BATCH_SIZE", 5000),
+        # Expired sessions per DELETE. MariaDB's DELETE by a list of ids (each row also leaves two secondary
+        # indexes) took up to 1.02 s per 5000 rows over a million sessions, 0.64 s per 1000 (bench.scale
+        # --database mariadb, docs/PERFORMANCE.md): under the 1 s statement bound only with the smaller batch.
+        "SESSION_CLEANUP_BATCH_SIZE": _whole_number(
+            env, "SESSION_CLEANUP_BATCH_SIZE", 1000 if _is_mysql_url(env.get("DATABASE_URL") or "") else 5000
+        ),
         # Users per UPDATE: 2000 kept each statement at 0.03 s over a million users; 5000 took 0.56 s.
         "STALE_DEAL_CLEANUP_BATCH_SIZE": _whole_number(env, "STALE_DEAL_CLEANUP_BATCH_SIZE", 2000),
         "JOB_RUNS_KEPT": _whole_number(env, "JOB_RUNS_KEPT", 300),
@@ -372,16 +390,63 @@ def engine_options(url: str, settings: Mapping[str, Any] | None = None) -> dict[
     settings = settings or {}
     statement = float(settings.get("DATABASE_STATEMENT_TIMEOUT_SECONDS", DEFAULT_DATABASE_STATEMENT_TIMEOUT_SECONDS))
     connect = float(settings.get("DATABASE_CONNECT_TIMEOUT_SECONDS", DEFAULT_DATABASE_CONNECT_TIMEOUT_SECONDS))
+    isolation: dict[str, Any] = {}
+    if url.startswith("mysql"):
+        # InnoDB's default, REPEATABLE READ, reads a transaction's first snapshot again in every
+        # statement; DealDesk relies on PostgreSQL's READ COMMITTED, where each statement sees what
+        # was committed before it (web.deal_context.service.select_deal: the visibility check after
+        # the row lock). docs/DEPLOYMENT.md, "MariaDB / MySQL".
+        isolation = {
+            "isolation_level": "READ COMMITTED",
+            # SQLAlchemy's MySQL compiler records a nested join as one unconnected FROM, so its cartesian-
+            # product check misfires on a join ON a constant (web.deals.read_models._overview_statement);
+            # the same statements are checked on PostgreSQL and SQLite.
+            "enable_from_linting": False,
+        }
     return {
+        **isolation,
         "pool_pre_ping": True,
         "pool_recycle": 1800,
         "pool_size": 10,
         "max_overflow": 10,
         "pool_timeout": float(settings.get("DATABASE_POOL_TIMEOUT_SECONDS", DEFAULT_DATABASE_POOL_TIMEOUT_SECONDS)),
-        "connect_args": postgres_connect_args(
-            connect_seconds=connect, statement_seconds=statement, pooler=str(settings.get("DATABASE_POOLER", "none"))
+        "connect_args": server_connect_args(
+            url,
+            connect_seconds=connect,
+            statement_seconds=statement,
+            pooler=str(settings.get("DATABASE_POOLER", "none")),
         ),
     }
+
+
+def server_connect_args(
+    url: Any, *, connect_seconds: float, statement_seconds: float, pooler: str = "none"
+) -> dict[str, Any]:
+    """The driver's connect arguments for a database server (``url``: a URL or its string), bounded alike
+    (``pooler``: PostgreSQL's ``DATABASE_POOLER``)."""
+    if str(url).startswith("mysql"):
+        return mysql_connect_args(connect_seconds=connect_seconds, statement_seconds=statement_seconds)
+    return postgres_connect_args(connect_seconds=connect_seconds, statement_seconds=statement_seconds, pooler=pooler)
+
+
+def mysql_connect_args(*, connect_seconds: float, statement_seconds: float) -> dict[str, Any]:
+    """PyMySQL's connect arguments for MariaDB/MySQL (``statement_seconds`` 0: no bound).
+
+    utf8mb4 (MySQL's ``utf8`` holds no 4-byte characters), a UTC session time zone, and the
+    same bounds as on PostgreSQL: the server ends a statement after ``statement_seconds``
+    (MariaDB's ``max_statement_time``) and a row lock wait after as long (``innodb_lock_wait_timeout``,
+    whole seconds), and the client gives up on a read or write that long plus the grace
+    (PyMySQL's socket timeouts: a frozen server). All set at connect (``init_command``), so every
+    engine built from these arguments has them (web.platform.db.mysql_session_settings).
+    """
+    args: dict[str, Any] = {
+        "charset": "utf8mb4",
+        "connect_timeout": connect_seconds,
+        "init_command": mysql_session_settings(statement_seconds or None),
+    }
+    if statement_seconds:
+        args["read_timeout"] = args["write_timeout"] = statement_seconds + STATEMENT_TIMEOUT_GRACE_SECONDS
+    return args
 
 
 def postgres_connect_args(*, connect_seconds: float, statement_seconds: float, pooler: str = "none") -> dict[str, Any]:

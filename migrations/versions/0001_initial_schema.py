@@ -7,14 +7,24 @@ Create Date: 2026-11-21
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 revision = "0001_initial_schema"
 down_revision = None
 branch_labels = None
 depends_on = None
 
-# Stored as naive UTC; web.platform.models.UTCDateTime adds the zone back on read.
-UTC_DATETIME = sa.DateTime()
+# Stored as naive UTC; web.platform.models.UTCDateTime adds the zone back on read. MySQL's
+# DATETIME keeps whole seconds unless asked for microseconds (fsp=6), as the others keep them.
+UTC_DATETIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+# Every MariaDB/MySQL table in utf8mb4 (MySQL's "utf8" cannot hold 4-byte characters), compared
+# without case (which the unique index on users.email relies on there); ignored elsewhere.
+MYSQL_TABLE = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_unicode_ci"}
+
+
+def _token(length: int) -> sa.types.TypeEngine:
+    """A string compared byte for byte (session ids, hashes): binary collation on MariaDB/MySQL."""
+    return sa.String(length=length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql", "mariadb")
 
 
 def _enum(name: str, *values: str) -> sa.Enum:
@@ -28,16 +38,18 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_organizations")),
+        **MYSQL_TABLE,
     )
     op.create_table(
         "sessions",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("session_id", sa.String(length=255), nullable=False),
-        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.Column("session_id", _token(255), nullable=False),
+        sa.Column("data", sa.LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb"), nullable=False),
         sa.Column("expiry", UTC_DATETIME, nullable=False),
         sa.Column("version", sa.Integer(), server_default="1", nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sessions")),
         sa.UniqueConstraint("session_id", name=op.f("uq_sessions_session_id")),
+        **MYSQL_TABLE,
     )
     op.create_index(op.f("ix_sessions_expiry"), "sessions", ["expiry"])
 
@@ -60,6 +72,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
+        **MYSQL_TABLE,
     )
     op.create_index(op.f("ix_users_organization_id"), "users", ["organization_id"])
     op.create_index(op.f("ix_users_last_deal_id"), "users", ["last_deal_id"])
@@ -87,6 +100,7 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(["owner_id"], ["users.id"], name=op.f("fk_deals_owner_id_users"), ondelete="RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_deals")),
+        **MYSQL_TABLE,
     )
     op.create_index("ix_deals_org_live_updated", "deals", ["organization_id", "deleted_at", "updated_at"])
     op.create_index(op.f("ix_deals_owner_id"), "deals", ["owner_id"])
@@ -96,8 +110,13 @@ def upgrade() -> None:
         batch_op.create_foreign_key(
             op.f("fk_users_last_deal_id_deals"), "deals", ["last_deal_id"], ["id"], ondelete="SET NULL"
         )
-    # Created after the batch rebuild: SQLite cannot reflect expression indexes.
-    op.create_index("uq_users_email_lower", "users", [sa.text("lower(email)")], unique=True)
+    # Created after the batch rebuild: SQLite cannot reflect expression indexes. MariaDB has no
+    # expression indexes: there the column's case-insensitive collation makes a plain unique index
+    # ignore case, and sign-in compares the bare column (web.identity.models.email_key).
+    if op.get_bind().dialect.name == "mysql":
+        op.create_index("uq_users_email_lower", "users", ["email"], unique=True)
+    else:
+        op.create_index("uq_users_email_lower", "users", [sa.text("lower(email)")], unique=True)
 
     op.create_table(
         "deal_members",
@@ -114,6 +133,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_deal_members")),
         sa.UniqueConstraint("deal_id", "user_id", name="uq_deal_members_deal_user"),
+        **MYSQL_TABLE,
     )
     op.create_index(op.f("ix_deal_members_user_id"), "deal_members", ["user_id"])
 
@@ -141,6 +161,7 @@ def upgrade() -> None:
             ["deal_id"], ["deals.id"], name=op.f("fk_audit_events_deal_id_deals"), ondelete="SET NULL"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
+        **MYSQL_TABLE,
     )
     op.create_index("ix_audit_events_org_created", "audit_events", ["organization_id", "created_at"])
     op.create_index("ix_audit_events_user_created", "audit_events", ["user_id", "created_at"])

@@ -37,6 +37,7 @@ class Desk:
     other_deal_id: int
     count: Callable[[], AbstractContextManager[QueryLog]]
     count_redis: Callable[[], AbstractContextManager[list[str]]]
+    update_returning: bool
 
 
 @pytest.fixture
@@ -57,6 +58,7 @@ def desk(stack_settings: StackSettings, app: Flask, browser: Callable[..., ApiCl
         db.session.delete(db.session.get(User, leaver.id))
         db.session.commit()
         db.session.remove()
+        update_returning = bool(db.engine.dialect.update_returning)
     others = [make.deal(admin if index % 2 else editor) for index in range(DEALS - 1)]
     through_flask = stack_settings.make_app(CURRENT_DEAL_FAST_PATH=False)
     return Desk(
@@ -65,7 +67,13 @@ def desk(stack_settings: StackSettings, app: Flask, browser: Callable[..., ApiCl
         other_deal_id=others[0].id,
         count=lambda: counting_queries(through_flask),
         count_redis=lambda: counting_redis_round_trips(through_flask),
+        update_returning=update_returning,
     )
+
+
+def read_back_after_update(desk: Desk) -> int:
+    """1 where UPDATE has no RETURNING (MariaDB): the context write reads its new version back in a SELECT."""
+    return 0 if desk.update_returning else 1
 
 
 def steady_statements(desk: Desk, method: str, path: str) -> tuple[list[str], object]:
@@ -152,7 +160,7 @@ def test_select_is_three_statements_and_the_session_write(desk: Desk) -> None:
     assert response.status_code == 200
     # The store: the session's load, then its read and update in the app's transaction
     # (SqlMergingSessionInterface.joining), tagged as the store's.
-    assert len(log.app_statements) == 3, log.app_statements
+    assert len(log.app_statements) == 3 + read_back_after_update(desk), log.app_statements
     assert len(log.store_statements) == 3, log.store_statements
 
 
@@ -163,7 +171,7 @@ def test_clear_is_two_statements_and_the_session_write(desk: Desk) -> None:
     with desk.count() as log:
         response = desk.admin.delete("/api/deals/current")
     assert response.status_code == 200
-    assert len(log.app_statements) == 2, log.app_statements
+    assert len(log.app_statements) == 2 + read_back_after_update(desk), log.app_statements
     assert len(log.store_statements) == 3, log.store_statements
 
 

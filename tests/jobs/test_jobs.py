@@ -12,7 +12,15 @@ from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 from sqlalchemy import delete, insert, select, update
 
-from tests.support.stacks import POSTGRES_REDIS, POSTGRES_SQL, SQLITE_REDIS, SQLITE_SQL, StackSettings
+from tests.support.stacks import (
+    MARIADB_REDIS,
+    MARIADB_SQL,
+    POSTGRES_REDIS,
+    POSTGRES_SQL,
+    SQLITE_REDIS,
+    SQLITE_SQL,
+    StackSettings,
+)
 from web.config import build_config
 from web.deals.models import Deal, DealMember, MemberRole
 from web.extensions import db
@@ -26,12 +34,14 @@ from web.jobs.scheduler import build_scheduler, latest_fire_time, parse_crontab,
 from web.platform.models import utcnow
 from web.platform.session_store.models import SessionRecord
 
-SQL_STACKS = [SQLITE_SQL, POSTGRES_SQL]
+SQL_STACKS = [SQLITE_SQL, POSTGRES_SQL, MARIADB_SQL]
 LOCK_CASES = [
     pytest.param(SQLITE_SQL, "database", id="sqlite-lock-row"),
     pytest.param(POSTGRES_SQL, "postgresql", id="postgresql-advisory-lock"),
     pytest.param(SQLITE_REDIS, "redis", id="sqlite-redis-lock"),
     pytest.param(POSTGRES_REDIS, "redis", id="postgresql-redis-lock"),
+    pytest.param(MARIADB_SQL, "mysql", id="mariadb-named-lock"),
+    pytest.param(MARIADB_REDIS, "redis", id="mariadb-redis-lock"),
 ]
 WAIT_SECONDS = 20  # an upper bound on waiting for scheduler threads, not a speed assertion
 
@@ -312,7 +322,7 @@ def test_stale_deal_cleanup_clears_exactly_the_stale_references(app, demo):
         assert bumped == (1 if user_id in stale else 0), user_id
 
 
-@pytest.mark.parametrize("stack", [POSTGRES_SQL], indirect=True)
+@pytest.mark.parametrize("stack", [POSTGRES_SQL, MARIADB_SQL], indirect=True)
 def test_stale_deal_cleanup_is_one_update_per_chunk_of_users(app, demo, count_queries):
     def updates(batch_size: int) -> tuple[int, int]:
         with app.app_context(), count_queries() as log:

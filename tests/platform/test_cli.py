@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import insert, select, update
 
 from tests.support.databases import migrate_database
-from tests.support.stacks import POSTGRES_SQL, SQLITE_REDIS, SQLITE_SQL
+from tests.support.stacks import MARIADB_SQL, POSTGRES_SQL, SQLITE_REDIS, SQLITE_SQL
 from web.extensions import db
 from web.identity.models import User
 from web.jobs.locks import make_lock
@@ -24,7 +24,7 @@ from web.platform.models import utcnow
 from web.platform.session_store.models import SessionRecord
 
 REPO = Path(__file__).resolve().parents[2]
-SQL_STACKS = [SQLITE_SQL, POSTGRES_SQL]
+SQL_STACKS = [SQLITE_SQL, POSTGRES_SQL, MARIADB_SQL]
 
 
 def invoke(app, *args: str):  # type: ignore[no-untyped-def]

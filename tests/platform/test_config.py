@@ -28,6 +28,10 @@ def test_production_cookies_are_secure_by_default():
         ("postgres://db/deals", "postgresql+psycopg2://db/deals"),
         ("postgresql+psycopg2://db/deals", "postgresql+psycopg2://db/deals"),
         ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+        ("mysql://u:p@db:3306/deals", "mysql+pymysql://u:p@db:3306/deals"),
+        ("mariadb://db/deals", "mysql+pymysql://db/deals"),
+        ("mariadb+pymysql://db/deals", "mysql+pymysql://db/deals"),
+        ("mysql+pymysql://db/deals", "mysql+pymysql://db/deals"),
     ],
 )
 def test_database_url_names_the_installed_driver(url, expected):
@@ -77,6 +81,21 @@ def test_engine_options_per_dialect():
     assert postgres["pool_pre_ping"] is True and postgres["pool_recycle"] > 0 and postgres["pool_size"] > 0
     memory = build_config(env={"DATABASE_URL": "sqlite://"})["SQLALCHEMY_ENGINE_OPTIONS"]
     assert memory["poolclass"].__name__ == "StaticPool"
+
+
+def test_mariadb_engine_options_bound_every_wait_and_read_committed():
+    options = build_config(env={"DATABASE_URL": "mysql://db/x"})["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options["isolation_level"] == "READ COMMITTED" and options["pool_pre_ping"] is True
+    args = options["connect_args"]
+    assert args["charset"] == "utf8mb4" and args["connect_timeout"] == 0.5
+    assert args["read_timeout"] == args["write_timeout"] == 1.25
+    assert args["init_command"] == (
+        "SET time_zone = '+00:00', innodb_lock_wait_timeout = 1 /*M!100108 , max_statement_time = 1 */"
+    )
+    assert build_config(env={"DATABASE_URL": "mariadb://db/x"})["SESSION_CLEANUP_BATCH_SIZE"] == 1000
+    unbounded = build_config(env={"DATABASE_URL": "mysql://db/x", "DATABASE_STATEMENT_TIMEOUT_SECONDS": "0"})
+    args = unbounded["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]
+    assert "read_timeout" not in args and args["init_command"] == "SET time_zone = '+00:00'"
 
 
 def test_app_builds_without_connecting(tmp_path):

@@ -10,7 +10,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from tests.support.stacks import POSTGRES_SQL, SQLITE_SQL
+from tests.support.stacks import MARIADB_SQL, POSTGRES_SQL, SQLITE_SQL
 from web.extensions import db
 from web.platform.db import without_statement_bounds
 
@@ -22,7 +22,7 @@ SQLITE_REFLECTION = pytest.mark.filterwarnings(
 
 
 @SQLITE_REFLECTION
-@pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_SQL], indirect=True)
+@pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_SQL, MARIADB_SQL], indirect=True)
 def test_models_match_the_migrated_schema(app):
     with app.app_context(), db.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
@@ -35,7 +35,7 @@ def test_models_match_the_migrated_schema(app):
     assert differences == []
 
 
-@pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_SQL], indirect=True)
+@pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_SQL, MARIADB_SQL], indirect=True)
 def test_email_uniqueness_ignores_case(app, demo):
     from sqlalchemy.exc import IntegrityError
 
@@ -50,7 +50,7 @@ def test_email_uniqueness_ignores_case(app, demo):
 
 
 @SQLITE_REFLECTION
-@pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_SQL], indirect=True)
+@pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_SQL, MARIADB_SQL], indirect=True)
 def test_downgrade_to_base_and_upgrade_again(app):
     with app.app_context():
         downgrade(revision="base")
@@ -90,8 +90,43 @@ def test_migrations_run_without_the_statement_bounds_and_put_them_back(app):
         assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == bound
 
 
+@pytest.mark.parametrize("stack", [MARIADB_SQL], indirect=True)
+def test_mariadb_migrations_run_without_the_statement_bounds_and_put_them_back(app):
+    """MariaDB's bounds (max_statement_time, innodb_lock_wait_timeout, PyMySQL's read timeout) are lifted alike."""
+    slower_than_the_bound = float(app.config["DATABASE_STATEMENT_TIMEOUT_SECONDS"]) + 0.5
+    with app.app_context(), db.engine.connect() as connection:
+        bounds = connection.exec_driver_sql("SELECT @@max_statement_time, @@innodb_lock_wait_timeout").one()
+        assert float(bounds[0]) > 0
+        with pytest.raises(OperationalError):
+            connection.exec_driver_sql(f"SELECT SLEEP({slower_than_the_bound}) FROM DUAL WHERE 1 = 1")
+        connection.rollback()
+        with without_statement_bounds(connection):
+            assert connection.exec_driver_sql(f"SELECT SLEEP({slower_than_the_bound})").scalar() == 0
+            connection.commit()
+        after = connection.exec_driver_sql("SELECT @@max_statement_time, @@innodb_lock_wait_timeout").one()
+        assert tuple(after) == tuple(bounds)
+
+
+@pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_SQL, MARIADB_SQL], indirect=True)
+def test_datetimes_come_back_as_the_same_utc_instant_with_microseconds(app, demo):
+    """Naive UTC in the column (MariaDB: DATETIME(6), whatever the server's time zone), aware UTC on read."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from sqlalchemy import select, update
+
+    from web.identity.models import Organization
+
+    written = datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2)))
+    with app.app_context():
+        db.session.execute(update(Organization).where(Organization.id == demo["acme"]).values(created_at=written))
+        db.session.commit()
+        read = db.session.scalar(select(Organization.created_at).where(Organization.id == demo["acme"]))
+        db.session.remove()
+    assert read == written and read.tzinfo == UTC and read.microsecond == 123456
+
+
 @SQLITE_REFLECTION
-@pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_SQL], indirect=True)
+@pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_SQL, MARIADB_SQL], indirect=True)
 def test_organizations_existing_before_0004_get_usd_and_0004_undoes_cleanly(app):
     """0004_organization_currency: a column with a server default, so rows already there read "USD"."""
     with app.app_context():

@@ -172,13 +172,19 @@ def add_plain_routes(app: Flask, plain_db: SQLAlchemy) -> None:
 
     @app.post("/select/<int:deal_id>")
     def select(deal_id: int) -> Response:
-        version = plain_db.session.execute(
-            text(
-                "UPDATE users SET last_deal_id = :deal, deal_context_version = deal_context_version + 1 "
-                "WHERE id = :user RETURNING deal_context_version"
-            ),
-            {"deal": deal_id, "user": session["user_id"]},
-        ).scalar_one()
+        parameters = {"deal": deal_id, "user": session["user_id"]}
+        update = (
+            "UPDATE users SET last_deal_id = :deal, deal_context_version = deal_context_version + 1 WHERE id = :user"
+        )
+        if plain_db.session.connection().dialect.update_returning:
+            version = plain_db.session.execute(
+                text(update + " RETURNING deal_context_version"), parameters
+            ).scalar_one()
+        else:  # MariaDB: the row stays locked until the commit, so the read sees this UPDATE's value
+            plain_db.session.execute(text(update), parameters)
+            version = plain_db.session.execute(
+                text("SELECT deal_context_version FROM users WHERE id = :user"), parameters
+            ).scalar_one()
         plain_db.session.commit()
         session["deal_ctx"] = {"deal_id": deal_id, "version": version}
         return Response(status=204)

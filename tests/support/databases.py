@@ -6,13 +6,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg2
+import pymysql
 import redis
 from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from tests.support.stacks import RUN_ID, TEST_DATABASE_URL, require_server
+from tests.support.stacks import RUN_ID, TEST_DATABASE_URL, TEST_MARIADB_URL, require_server
 from web import create_app
 from web.extensions import db
 
@@ -52,6 +53,40 @@ def scratch_postgres_database() -> Iterator[str]:
         admin.close()
 
 
+def _mariadb_admin() -> pymysql.connections.Connection:
+    admin_url = make_url(TEST_MARIADB_URL)
+    return pymysql.connect(
+        host=admin_url.host or "127.0.0.1",
+        port=admin_url.port or 3306,
+        user=admin_url.username or "root",
+        password=admin_url.password or "",
+        connect_timeout=3,
+        autocommit=True,
+    )
+
+
+@contextmanager
+def scratch_mariadb_database() -> Iterator[str]:
+    """A database of this run's own on the MariaDB server at ``TEST_MARIADB_URL``; dropped in ``finally``."""
+    try:
+        admin = _mariadb_admin()
+    except pymysql.MySQLError as exc:
+        require_server("MariaDB", str(exc).strip())
+    name = f"dealdesk_test_{RUN_ID}"
+    with admin, admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    try:
+        yield (
+            make_url(TEST_MARIADB_URL)
+            .set(drivername="mysql+pymysql", database=name)
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        # A connection of its own: one held for the whole run could have been dropped meanwhile.
+        with _mariadb_admin() as admin, admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
 def truncate_all(app: Flask) -> None:
     """Empty every table, so each test starts from nothing."""
     with app.app_context():
@@ -59,6 +94,13 @@ def truncate_all(app: Flask) -> None:
         with db.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            elif conn.dialect.name == "mysql":
+                # TRUNCATE refuses a table other tables' foreign keys point at, unless the checks are off
+                # (for this connection only; put back before it returns to the pool).
+                conn.execute(text("SET FOREIGN_KEY_CHECKS = 0"))
+                for table in tables:
+                    conn.execute(text(f"TRUNCATE TABLE {table}"))
+                conn.execute(text("SET FOREIGN_KEY_CHECKS = 1"))
             else:
                 conn.execute(text("UPDATE users SET last_deal_id = NULL"))
                 for table in tables:

@@ -17,6 +17,7 @@ from flask import Flask
 from web import create_app
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://127.0.0.1:5432/test")
+TEST_MARIADB_URL = os.environ.get("TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # One per test process (each xdist worker): names its PostgreSQL database and its Redis key prefixes.
@@ -33,7 +34,7 @@ def require_server(name: str, reason: str) -> None:
 
 @dataclass(frozen=True)
 class Stack:
-    database: str  # "sqlite" | "postgresql"
+    database: str  # "sqlite" | "postgresql" | "mariadb"
     sessions: str  # "sqlalchemy" | "redis"
 
     @property
@@ -45,12 +46,18 @@ SQLITE_SQL = Stack("sqlite", "sqlalchemy")
 SQLITE_REDIS = Stack("sqlite", "redis")
 POSTGRES_SQL = Stack("postgresql", "sqlalchemy")
 POSTGRES_REDIS = Stack("postgresql", "redis")
-ALL_STACKS = [SQLITE_SQL, SQLITE_REDIS, POSTGRES_SQL, POSTGRES_REDIS]
+MARIADB_SQL = Stack("mariadb", "sqlalchemy")
+MARIADB_REDIS = Stack("mariadb", "redis")
+ALL_STACKS = [SQLITE_SQL, SQLITE_REDIS, POSTGRES_SQL, POSTGRES_REDIS, MARIADB_SQL, MARIADB_REDIS]
 
 # Page tests exercise forms and templates, not the stores (the API tests cover every stack):
-# SQLite by default, PostgreSQL too where SQL differs (the name search).
+# SQLite by default, the server databases too where SQL differs (the name search, statement counts).
 ONE_STACK = pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True, ids=lambda s: s.id)
-BOTH_DATABASES = pytest.mark.parametrize("stack", [SQLITE_SQL, POSTGRES_SQL], indirect=True, ids=lambda s: s.id)
+# Named when there were two; every database, each with the SQL session store.
+BOTH_DATABASES = pytest.mark.parametrize(
+    "stack", [SQLITE_SQL, POSTGRES_SQL, MARIADB_SQL], indirect=True, ids=lambda s: s.id
+)
+EVERY_DATABASE = BOTH_DATABASES
 
 
 def stack_config(stack: Stack, *, database_url: str, redis_url: str | None) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import enum
 import functools
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
+from typing import Any
 
 from sqlalchemy import JSON, String, Update, and_, bindparam, case, exists, insert, literal, null, select, update
 from sqlalchemy.orm import Session
@@ -60,24 +61,42 @@ def _write_last_deal(db_session: Session, user_id: int, deal_id: int | None) -> 
     None when ``deal_id`` names no deal at all (nothing is written: the foreign key
     would refuse it).
     """
+    parameters = {"user_id": user_id, "deal_id": deal_id, "now": utcnow()}
+    if not db_session.connection().dialect.update_returning:
+        return _write_last_deal_then_read(db_session, parameters)
     statement = _write_last_deal_statement(deal_id is not None)
-    version = db_session.execute(statement, {"user_id": user_id, "deal_id": deal_id, "now": utcnow()}).scalar()
+    version = db_session.execute(statement, parameters).scalar()
     return None if version is None else int(version)
 
 
+def _write_last_deal_then_read(db_session: Session, parameters: dict[str, Any]) -> int | None:
+    """``_write_last_deal`` where UPDATE has no RETURNING (MariaDB, MySQL): the UPDATE, then a read of
+    the version it wrote. Still one transaction with the row lock taken first: the UPDATE holds
+    the user's row until the commit, so no other change of it can come between the two statements."""
+    statement = _write_last_deal_statement(parameters["deal_id"] is not None, returning=False)
+    if db_session.execute(statement, parameters).rowcount == 0:
+        return None
+    users = User.__table__
+    version = db_session.execute(
+        select(users.c.deal_context_version).where(users.c.id == bindparam("user_id")), parameters
+    ).scalar_one()
+    return int(version)
+
+
 @functools.cache
-def _write_last_deal_statement(checks_deal: bool) -> Update:
+def _write_last_deal_statement(checks_deal: bool, returning: bool = True) -> Update:
     # Core and built once: a selection runs it every time, and the ORM's bulk-update
     # bookkeeping and building the statement cost more than the round trip.
     users, deals = User.__table__, Deal.__table__
     statement = update(users).where(users.c.id == bindparam("user_id"))
     if checks_deal:
         statement = statement.where(exists().where(deals.c.id == bindparam("deal_id")))
-    return statement.values(
+    statement = statement.values(
         last_deal_id=bindparam("deal_id"),
         deal_context_version=users.c.deal_context_version + 1,
         updated_at=bindparam("now"),
-    ).returning(users.c.deal_context_version)
+    )
+    return statement.returning(users.c.deal_context_version) if returning else statement
 
 
 def select_deal(
@@ -201,13 +220,20 @@ def reset_contexts(db_session: Session, user_ids: Iterable[int]) -> dict[int, tu
     locked = db_session.execute(select(User.id, User.last_deal_id).where(User.id.in_(ids)).with_for_update())
     before: dict[int, int | None] = {row.id: row.last_deal_id for row in locked}
     still_visible = exists().where(Deal.id == User.last_deal_id, visible_deals_clause(User.id))
-    rows = db_session.execute(
+    statement = (
         update(User)
         .where(User.id.in_(ids))
         .values(
             last_deal_id=case((still_visible, User.last_deal_id), else_=null()),
             deal_context_version=User.deal_context_version + 1,
         )
-        .returning(User.id, User.deal_context_version, User.last_deal_id)
-    ).all()
+    )
+    new_state = (User.id, User.deal_context_version, User.last_deal_id)
+    if db_session.connection().dialect.update_returning:
+        rows = db_session.execute(statement.returning(*new_state)).all()
+    else:
+        # No UPDATE ... RETURNING (MariaDB, MySQL): the rows are locked above, so a read after the
+        # UPDATE in the same transaction sees exactly what it wrote.
+        db_session.execute(statement, execution_options={"synchronize_session": False})
+        rows = db_session.execute(select(*new_state).where(User.id.in_(ids))).all()
     return {row.id: (before.get(row.id), ContextState(int(row.deal_context_version), row.last_deal_id)) for row in rows}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from web.audit.service import record_event
 from web.domain_errors import AccountDeactivated
-from web.identity.models import User
+from web.identity.models import User, email_is
 from web.platform.client import ClientInfo
 
 _hasher = PasswordHasher()
@@ -37,9 +37,7 @@ def hash_password(password: str) -> str:
 
 
 def find_user_by_email(db_session: Session, email: str) -> User | None:
-    return db_session.scalar(
-        select(User).options(joinedload(User.organization)).where(func.lower(User.email) == email.strip().lower())
-    )
+    return db_session.scalar(select(User).options(joinedload(User.organization)).where(email_is(email)))
 
 
 def authenticate(db_session: Session, *, email: str, password: str, client: ClientInfo) -> User | None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String, func
+from sqlalchemy import Boolean, ColumnElement, Enum, ForeignKey, Index, Integer, String, func
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from web.platform.models import Base, UTCDateTime, utcnow
 
@@ -60,8 +63,37 @@ class User(Base):
         return self.role == Role.ADMIN
 
 
-# Emails are unique regardless of case; sign-in looks them up by the same expression.
+# Emails are unique regardless of case; sign-in looks them up by the same expression (``email_key``).
+# On MariaDB/MySQL, which have no expression indexes, migration 0001 indexes the bare column instead.
 Index("uq_users_email_lower", func.lower(User.email), unique=True)
+
+
+class email_key(FunctionElement[str]):
+    """``lower(email)``: what the unique index on emails holds, so a lookup by it uses the index.
+
+    On MariaDB/MySQL the bare column: its case-insensitive collation (utf8mb4_unicode_ci,
+    migrations/versions/0001_initial_schema.py) already compares without case, and
+    ``lower(email)`` there could not use the index on the column.
+    """
+
+    type = String()
+    inherit_cache = True
+    name = "email_key"
+
+
+@compiles(email_key)
+def _email_key_default(element: email_key, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(email_key, "mysql")
+def _email_key_mysql(element: email_key, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+def email_is(email: str) -> ColumnElement[bool]:
+    """The condition that finds the user with ``email``, whatever its case (using the unique index)."""
+    return email_key(User.email) == email.strip().lower()
 
 
 class UserSession(Base):

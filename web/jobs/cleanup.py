@@ -35,7 +35,13 @@ def _delete_in_batches(
     while True:
         batch = select(model.id).where(condition).order_by(model.id).limit(batch_size)
         with engine.begin() as conn:
-            count = conn.execute(delete(model).where(model.id.in_(batch))).rowcount
+            if engine.dialect.name == "mysql":
+                # MariaDB/MySQL refuse LIMIT in an IN subquery (and a subquery on the table being
+                # deleted from): read the batch's ids first, then delete those by primary key.
+                ids = list(conn.scalars(batch))
+                count = conn.execute(delete(model).where(model.id.in_(ids))).rowcount if ids else 0
+            else:
+                count = conn.execute(delete(model).where(model.id.in_(batch))).rowcount
         deleted += count
         if progress is not None and count:
             progress(done_before + deleted)

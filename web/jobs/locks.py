@@ -6,6 +6,7 @@
   when the transaction ends, and a killed holder's dropped connection ends it.
 * Redis: redis-py's ``Lock`` (SET NX with an expiry, released by a compare-and-delete
   script), so a killed holder's lock expires by itself.
+* MariaDB/MySQL: ``GET_LOCK`` on a connection held for the run (``NamedLock``; ``auto`` picks it there).
 * Anywhere else (SQLite): a row in ``job_locks`` with an expiry; an expired row is
   taken over.
 
@@ -35,7 +36,7 @@ from web.platform.redis_client import redis_client_for
 
 log = logging.getLogger(__name__)
 
-LOCK_BACKENDS = ("auto", "postgresql", "redis", "database")
+LOCK_BACKENDS = ("auto", "postgresql", "redis", "database", "mysql")
 
 
 class ClusterLock(Protocol):
@@ -149,6 +150,8 @@ def lock_backend(app: Flask) -> str:
         return str(choice)
     if db.engine.dialect.name == "postgresql":
         return "postgresql"
+    if db.engine.dialect.name == "mysql":
+        return "mysql"
     if app.config.get("SESSION_BACKEND") == "redis":
         return "redis"
     return "database"
@@ -173,4 +176,60 @@ def make_lock(app: Flask, name: str, ttl_seconds: int) -> ClusterLock:
         return RedisLock(job_lock_redis(app), key, ttl_seconds)
     if backend == "database":
         return RowLock(db.engine, name, ttl_seconds)
+    if backend == "mysql":
+        return NamedLock(db.engine, name)
     raise ValueError(f"JOB_LOCK_BACKEND must be one of {', '.join(LOCK_BACKENDS)}, got {backend!r}")
+
+
+# --- MariaDB / MySQL -------------------------------------------------------------------------------
+
+# MySQL's limit on a GET_LOCK name (MariaDB has none; the stricter one keeps both working).
+NAMED_LOCK_MAX_LENGTH = 64
+
+
+def named_lock_key(database: str, name: str) -> str:
+    """The ``GET_LOCK`` name for job ``name``: named locks are per server, so the database is part of it
+    (two deployments sharing a server do not skip each other's jobs); hashed when over MySQL's limit."""
+    key = f"dealdesk:{database}:job:{name}"
+    if len(key) <= NAMED_LOCK_MAX_LENGTH:
+        return key
+    return f"dealdesk:job:{hashlib.sha256(key.encode()).hexdigest()[:48]}"
+
+
+class NamedLock:
+    """MariaDB/MySQL: ``GET_LOCK`` on a connection held for the run (``JOB_LOCK_BACKEND=mysql``, the
+    default there). Like PostgreSQL's advisory lock it belongs to the connection: the server releases
+    it when the holder's connection ends, a killed process included."""
+
+    def __init__(self, engine: Engine, name: str) -> None:
+        self.engine = engine
+        self.key = named_lock_key(engine.url.database or "", name)
+        self.conn: Connection | None = None
+
+    def acquire(self) -> bool:
+        # Autocommit: the lock belongs to the connection, and no transaction stays open during the run.
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            # Timeout 0: do not wait. 1 taken, 0 held by another connection (NULL: an error).
+            acquired = conn.scalar(select(func.get_lock(self.key, 0))) == 1
+        except Exception:
+            conn.close()
+            raise
+        if not acquired:
+            conn.close()
+            return False
+        self.conn = conn
+        return True
+
+    def release(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is None:
+            return
+        try:
+            conn.scalar(select(func.release_lock(self.key)))
+        except Exception:
+            # Never hand a connection that may still hold the lock back to the pool.
+            conn.invalidate()
+            log.warning("could not release named lock %s; connection discarded", self.key, exc_info=True)
+        finally:
+            conn.close()

@@ -30,6 +30,7 @@ nothing on a server connection across transactions: it sends no session-level ``
 from __future__ import annotations
 
 import logging
+import math
 import select
 import threading
 import time
@@ -285,6 +286,10 @@ def without_statement_bounds(connection: Connection) -> Iterator[None]:
     Run it on a direct connection to PostgreSQL, never through PgBouncer in transaction mode
     (the session SETs would land on shared server connections): migrations connect directly.
     """
+    if connection.dialect.name == "mysql":
+        with _without_mysql_statement_bounds(connection):
+            yield
+        return
     if connection.dialect.name != "postgresql":
         yield
         return
@@ -342,3 +347,53 @@ def configure_engine(app: Flask, db: SQLAlchemy) -> None:
             event.listen(engine, "connect", _sqlite_pragmas)
         elif engine.dialect.name == "sqlite":
             event.listen(engine, "connect", lambda conn, _rec: conn.execute("PRAGMA foreign_keys=ON"))
+
+
+# --- MariaDB / MySQL ------------------------------------------------------------------------------
+
+# MariaDB waits for a row lock at most this long by default when the statement bound is off
+# (a migration): its own default, 50 s.
+MYSQL_DEFAULT_LOCK_WAIT_SECONDS = 50
+
+
+def mysql_session_settings(statement_seconds: float | None) -> str:
+    """The one ``SET`` PyMySQL runs on every new MariaDB/MySQL connection (its ``init_command``).
+
+    UTC as the session time zone (DATETIME columns hold naive UTC; ``NOW()`` must agree),
+    and with ``statement_seconds`` the server-side bounds: a row lock waits at most that long
+    (``innodb_lock_wait_timeout``, whole seconds, at least 1) and, on MariaDB, any statement
+    runs at most that long (``max_statement_time``, in a ``/*M! */`` comment that only MariaDB
+    executes; MySQL has no equivalent for writes, and PyMySQL's read timeout bounds it there).
+    """
+    settings = "SET time_zone = '+00:00'"
+    if statement_seconds:
+        lock_wait = max(1, math.ceil(statement_seconds))
+        settings += (
+            f", innodb_lock_wait_timeout = {lock_wait} /*M!100108 , max_statement_time = {statement_seconds:g} */"
+        )
+    return settings
+
+
+@contextmanager
+def _without_mysql_statement_bounds(connection: Connection) -> Iterator[None]:
+    """``without_statement_bounds`` on MariaDB/MySQL: the server's bounds and PyMySQL's read timeout."""
+    dbapi_connection = connection.connection.dbapi_connection
+    previous_read_timeout = getattr(dbapi_connection, "_read_timeout", None)
+    mariadb = bool(connection.dialect.is_mariadb)
+    previous = connection.exec_driver_sql(
+        "SELECT @@innodb_lock_wait_timeout, @@max_statement_time" if mariadb else "SELECT @@innodb_lock_wait_timeout, 0"
+    ).one()
+    lift = f"SET innodb_lock_wait_timeout = {MYSQL_DEFAULT_LOCK_WAIT_SECONDS}"
+    connection.exec_driver_sql(lift + (", max_statement_time = 0" if mariadb else ""))
+    connection.commit()
+    # PyMySQL applies _read_timeout to its socket before every read (it has no public setter).
+    dbapi_connection._read_timeout = None
+    try:
+        yield
+    finally:
+        dbapi_connection._read_timeout = previous_read_timeout
+        restore = f"SET innodb_lock_wait_timeout = {int(previous[0])}"
+        if mariadb:
+            restore += f", max_statement_time = {float(previous[1]):g}"
+        connection.exec_driver_sql(restore)
+        connection.commit()

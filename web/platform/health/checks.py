@@ -33,7 +33,7 @@ import redis
 from flask import Flask
 from sqlalchemy import Connection, Engine, create_engine, delete, insert
 
-from web.config import postgres_connect_args
+from web.config import server_connect_args
 from web.extensions import db
 from web.platform.db import database_deadline, retry_stale_connection
 from web.platform.models import utcnow
@@ -96,7 +96,8 @@ def _build_health_engine(app: Flask) -> Engine:
         # The app's socket settings with the health check's own bounds: each statement is cancelled
         # by the server after ``timeout`` (a SET at connect; behind PgBouncer the pool's timeout), and
         # health_document's database_deadline ends every wait of one call within ``timeout`` in all.
-        connect_args=postgres_connect_args(
+        connect_args=server_connect_args(
+            url,
             connect_seconds=min(timeout, float(app.config["DATABASE_CONNECT_TIMEOUT_SECONDS"])),
             statement_seconds=timeout,
             pooler=str(app.config.get("DATABASE_POOLER", "none")),

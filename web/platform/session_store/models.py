@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Integer, LargeBinary, String
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from web.platform.models import Base, UTCDateTime
@@ -17,6 +18,7 @@ class SessionRecord(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[str] = mapped_column(String(255), unique=True)
-    data: Mapped[bytes] = mapped_column(LargeBinary)
+    # MariaDB/MySQL's BLOB holds 64 KiB; MEDIUMBLOB 16 MiB (PostgreSQL's bytea, SQLite's blob: no such limit).
+    data: Mapped[bytes] = mapped_column(LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb"))
     expiry: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")

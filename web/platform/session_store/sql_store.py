@@ -100,7 +100,7 @@ class SqlMergingSessionInterface(MergingSessionInterface):
         return {self._engine(), self._read_engine()}
 
     def _read_engine(self) -> Engine:
-        """For loads: on PostgreSQL an engine of the store's own, autocommit and not pre-pinged.
+        """For loads: on PostgreSQL and MariaDB/MySQL an engine of the store's own, autocommit and not pre-pinged.
 
         A load is one SELECT: with the app engine it was three round trips (the pool's
         pre-ping, the SELECT, the COMMIT); here it is one, and a connection the
@@ -108,7 +108,7 @@ class SqlMergingSessionInterface(MergingSessionInterface):
         SQLite has no round trips to save.
         """
         engine = self._engine()
-        if engine.dialect.name != "postgresql":
+        if engine.dialect.name not in ("postgresql", "mysql"):
             return engine
         if self._reader is None or self._reader_source is not engine:
             options = current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
@@ -213,4 +213,6 @@ def _load_statement() -> Select[Any]:
 
 def _is_lock_conflict(exc: DBAPIError) -> bool:
     message = str(exc.orig).lower()
-    return "database is locked" in message or "deadlock detected" in message or "could not serialize" in message
+    # SQLite, PostgreSQL (twice), MariaDB/MySQL ("Deadlock found when trying to get lock").
+    conflicts = ("database is locked", "deadlock detected", "could not serialize", "deadlock found")
+    return any(conflict in message for conflict in conflicts)
