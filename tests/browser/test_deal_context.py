@@ -79,7 +79,7 @@ def test_user_removed_from_the_deal_sees_no_deal_on_the_next_page(open_context, 
     admin_page.goto(f"/deals/{demo['woodgrove']}")
     admin_page.once("dialog", lambda dialog: dialog.accept())
     admin_page.get_by_role("button", name="Remove dave@acme.test").click()
-    expect(admin_page.get_by_role("status")).to_have_text("Member removed.")
+    expect(admin_page.get_by_role("status")).to_have_text("Removed dave@acme.test from Woodgrove Bank branch sale.")
 
     dave_page.goto("/deals")
     expect(dave_page.get_by_label("Current deal")).to_have_value("")

@@ -68,6 +68,6 @@ def test_pages_work_without_javascript(open_context, demo):
 
     page.goto(f"/deals/{demo['woodgrove']}")
     page.get_by_role("button", name="Remove dave@acme.test").click()  # no confirm() without JavaScript
-    expect(page.get_by_role("status")).to_have_text("Member removed.")
+    expect(page.get_by_role("status")).to_have_text("Removed dave@acme.test from Woodgrove Bank branch sale.")
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(re.compile(r"/login$"))

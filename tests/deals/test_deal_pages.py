@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -114,13 +115,26 @@ def test_owner_adds_changes_and_removes_a_member(browser, demo):
     path = f"/deals/{demo['tailspin']}"
     page = bob.get(path).text
     assert re.search(rf'<option value="{demo["dave"]}">dave@acme.test</option>', page)
-    assert submit(bob, f"{path}/members", {"user_id": demo["dave"], "role": "viewer"}).status_code == 302
+    added = submit(bob, f"{path}/members", {"user_id": demo["dave"], "role": "viewer"})
+    assert added.status_code == 302 and added.headers["Location"] == f"{path}#members"
+    assert confirmation_at_members(bob.get(path).text) == "Added dave@acme.test to Tailspin Air carve-out."
     dave = signed_in(browser, "dave@acme.test")
     assert dave.get(path).status_code == 200
     assert submit(bob, f"{path}/members/{demo['dave']}/role", {"role": "editor"}).status_code == 302
+    assert confirmation_at_members(bob.get(path).text) == "dave@acme.test is now an editor of Tailspin Air carve-out."
     assert submit(dave, f"{path}/notes", {"body": "editor now"}).status_code == 302
     assert submit(bob, f"{path}/members/{demo['dave']}/remove").status_code == 302
+    page = bob.get(path).text
+    assert confirmation_at_members(page) == "Removed dave@acme.test from Tailspin Air carve-out."
+    assert confirmation_at_members(bob.get(path).text) is None  # said once
     assert dave.get(path).status_code == 404
+
+
+def confirmation_at_members(page: str) -> str | None:
+    """The confirmation shown under the Members heading (where the person is looking), if any."""
+    found = re.search(r'<h2 id="members-heading">Members</h2>\s*<p class="flash success form-confirmation" '
+                      r'role="status">([^<]*)</p>', page)  # fmt: skip
+    return html.unescape(found.group(1)) if found else None
 
 
 @ONE_STACK

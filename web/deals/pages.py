@@ -16,6 +16,7 @@ from web.deals.list_query import list_query_from, page_url, sort_columns
 from web.deals.models import Deal, MemberRole, Stage
 from web.deals.permissions import require_managed_deal
 from web.deals.read_models import (
+    deal_and_person_names,
     deal_name,
     deal_overview,
     list_deal_rows,
@@ -33,6 +34,7 @@ from web.platform.pages import bp
 
 Page = tuple[str, int]
 NOTE_FORM_ANCHOR = "note-form"
+MEMBERS_ANCHOR = "members"
 DEALS_PER_PAGE = 50
 
 
@@ -139,6 +141,7 @@ def _render_detail(
         edit_kept=kept_edit is not None,
         note_confirmation=take_confirmation(f"notes-{deal_id}"),
         edit_confirmation=take_confirmation(f"edit-{deal_id}"),
+        members_confirmation=take_confirmation(f"members-{deal_id}"),
     )
     return page, status
 
@@ -200,8 +203,8 @@ def add_member(deal_id: int) -> Response | Page:
         role=MemberRole(form.role.data),
         client=client_info(),
     )
-    flash(f"Added {email}.", "success")
-    return redirect(url_for("pages.deal_detail", deal_id=deal_id, _anchor="members"))
+    place_confirmation(f"members-{deal_id}", f"Added {email} to {deal_name(db.session, deal_id)}.")
+    return redirect(url_for("pages.deal_detail", deal_id=deal_id, _anchor=MEMBERS_ANCHOR))
 
 
 @bp.post("/deals/<id:deal_id>/members/<id:user_id>/role")
@@ -219,18 +222,21 @@ def change_member_role(deal_id: int, user_id: int) -> Response:
         role=MemberRole(form.role.data),
         client=client_info(),
     )
-    flash(f"{email} is now {form.role.data}.", "success")
-    return redirect(url_for("pages.deal_detail", deal_id=deal_id, _anchor="members"))
+    role = "an editor" if form.role.data == MemberRole.EDITOR.value else "a viewer"
+    place_confirmation(f"members-{deal_id}", f"{email} is now {role} of {deal_name(db.session, deal_id)}.")
+    return redirect(url_for("pages.deal_detail", deal_id=deal_id, _anchor=MEMBERS_ANCHOR))
 
 
 @bp.post("/deals/<id:deal_id>/members/<id:user_id>/remove")
 @login_required
 def remove_member(deal_id: int, user_id: int) -> Response:
+    # Named before the removal: the confirmation says who left which deal.
+    name, email = deal_and_person_names(db.session, deal_id, user_id)
     deal_service.remove_member(
         db.session, user_id=signed_in_user().id, deal_id=deal_id, member_user_id=user_id, client=client_info()
     )
-    flash("Member removed.", "success")
-    return redirect(url_for("pages.deal_detail", deal_id=deal_id, _anchor="members"))
+    place_confirmation(f"members-{deal_id}", f"Removed {email} from {name}.")
+    return redirect(url_for("pages.deal_detail", deal_id=deal_id, _anchor=MEMBERS_ANCHOR))
 
 
 @bp.post("/deals/<id:deal_id>/notes")

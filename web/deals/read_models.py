@@ -398,6 +398,15 @@ def deal_name(db_session: Session, deal_id: int) -> str:
     return db_session.scalar(select(Deal.name).where(Deal.id == deal_id)) or f"deal {deal_id}"
 
 
+def deal_and_person_names(db_session: Session, deal_id: int, user_id: int) -> tuple[str, str]:
+    """The deal's name and a person's email in one statement, for a confirmation about a member."""
+    email = select(User.email).where(User.id == user_id).scalar_subquery()
+    row = db_session.execute(select(Deal.name, email).where(Deal.id == deal_id)).first()
+    if row is None:
+        return f"deal {deal_id}", "that person"
+    return row[0], row[1] or "that person"
+
+
 # What takes a deal away from someone (and what gives it back), newest first; how many recent events
 # are looked through for one about them.
 LOSING_ACTIONS = ("deal.delete", "deal.member_remove", "deal.member_role", "deal.member_add")
