@@ -14,8 +14,8 @@ from typing import TypeVar
 from flask import abort, url_for
 from werkzeug.datastructures import MultiDict
 
+from web.deals.deal_list import DealListQuery, DealSort
 from web.deals.models import Stage
-from web.deals.read_models import DealListQuery, DealSort
 
 Choice = TypeVar("Choice", bound=enum.StrEnum)
 # Names and stages read A→Z (pipeline order) first; values and dates newest or largest first.

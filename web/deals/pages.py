@@ -11,6 +11,7 @@ from web.deal_context.header import page_header
 from web.deal_context.state import DealContext
 from web.deals import notes as note_service
 from web.deals import service as deal_service
+from web.deals.deal_list import list_deal_rows
 from web.deals.forms import ROLE_CHOICES, DealForm, MemberForm, MemberRoleForm, NoteForm, person_choices
 from web.deals.list_query import list_query_from, page_url, sort_columns
 from web.deals.models import Deal, MemberRole, Stage
@@ -19,7 +20,6 @@ from web.deals.read_models import (
     deal_and_person_names,
     deal_name,
     deal_overview,
-    list_deal_rows,
     member_candidates,
     why_deal_is_unavailable,
 )
