@@ -152,27 +152,28 @@ def test_current_deal_through_flask_reads_the_session_only(desk: Desk) -> None:
 
 @BOTH_DATABASES
 def test_select_is_three_statements_and_the_session_write(desk: Desk) -> None:
-    """The context write with its visibility check, the deal, the audit event; and the SQL session's read and
-    conditional update in the same transaction."""
+    """The context write with its visibility check, the deal, the audit event; and the SQL session's load and
+    its update conditional on the bytes loaded, in the same transaction."""
     assert desk.admin.post(f"/api/deals/{desk.other_deal_id}/select").status_code == 200
     with desk.count() as log:
         response = desk.admin.post(f"/api/deals/{desk.deal_id}/select")
     assert response.status_code == 200
-    # The store: the session's load, then its read and update in the app's transaction
-    # (SqlMergingSessionInterface.joining), tagged as the store's.
+    # The store: the session's load, then one UPDATE ... WHERE data = <the bytes loaded> in the app's transaction
+    # (SqlMergingSessionInterface.merge_into_store, .joining), tagged as the store's: no second read.
     assert len(log.app_statements) == 3 + read_back_after_update(desk), log.app_statements
-    assert len(log.store_statements) == 3, log.store_statements
+    assert len(log.store_statements) == 2, log.store_statements
+    assert "sessions.data =" in log.store_statements[1]
 
 
 @BOTH_DATABASES
 def test_clear_is_two_statements_and_the_session_write(desk: Desk) -> None:
-    """The context write and the audit event; and the SQL session's read and update in the same transaction."""
+    """The context write and the audit event; and the SQL session's load and conditional update."""
     assert desk.admin.post(f"/api/deals/{desk.deal_id}/select").status_code == 200
     with desk.count() as log:
         response = desk.admin.delete("/api/deals/current")
     assert response.status_code == 200
     assert len(log.app_statements) == 2 + read_back_after_update(desk), log.app_statements
-    assert len(log.store_statements) == 3, log.store_statements
+    assert len(log.store_statements) == 2, log.store_statements
 
 
 REDIS_SESSIONS = pytest.mark.parametrize("stack", [SQLITE_REDIS, POSTGRES_REDIS], indirect=True, ids=lambda s: s.id)
