@@ -183,6 +183,10 @@ class SilentServers:
     def any(self) -> bool:
         return bool(self._since)  # read without the lock: a stale answer only delays the check by one wait
 
+    def is_silent(self, server: str) -> bool:
+        """Whether ``server`` (``host:port``) is marked silent: it has not answered since a wait on it ran out."""
+        return server in self._since
+
     def admit(self, server: str) -> bool:
         """True: this wait is the probe (call ``probe_done``); False: the server is not silent.
         Raises ``DatabaseNotAnswering`` when another wait is already probing it."""
