@@ -63,7 +63,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import redis
 from flask import Flask, jsonify, render_template, session
 from flask.testing import FlaskClient
@@ -71,11 +70,11 @@ from flask_migrate import upgrade
 from flask_session import Session
 from jinja2 import DictLoader
 from sqlalchemy import Engine, MetaData, Table, bindparam, create_engine, event, select
-from sqlalchemy.engine import make_url
 
 from bench import procs
 from bench.pgbouncer import pgbouncer_argv, pgbouncer_binary, url_through, write_config
 from bench.report import write_block
+from bench.scratch_databases import scratch_mariadb_database, scratch_postgres_database
 from web import create_app
 from web.config import normalize_database_url
 from web.deals.models import Deal
@@ -134,29 +133,6 @@ class Route:
 
 
 @contextmanager
-def scratch_database(admin_url: str, name: str) -> Iterator[str]:
-    """A database ``name`` on the server of ``admin_url``, dropped (connections and all) at the end."""
-    url = make_url(normalize_database_url(admin_url))
-    admin = psycopg2.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 5432,
-        user=url.username,
-        password=url.password,
-        dbname=url.database,
-        connect_timeout=3,
-    )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
-@contextmanager
 def redis_prefix(url: str, prefix: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
     client.ping()
@@ -170,32 +146,6 @@ def redis_prefix(url: str, prefix: str) -> Iterator[redis.Redis]:
 
 
 # --- the apps ---------------------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def scratch_mariadb_database(admin_url: str, name: str) -> Iterator[str]:
-    """A database ``name`` on the MariaDB server of ``admin_url``, dropped at the end."""
-    import pymysql
-
-    url = make_url(normalize_database_url(admin_url))
-
-    def admin() -> Any:
-        return pymysql.connect(
-            host=url.host or "127.0.0.1",
-            port=url.port or 3306,
-            user=url.username or "root",
-            password=url.password or "",
-            connect_timeout=3,
-            autocommit=True,
-        )
-
-    with admin() as conn, conn.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin() as conn, conn.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 def dealdesk_app(
@@ -686,7 +636,10 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         "min_batch_ms": args.min_batch_ms,
     }
     database = f"dealdesk_routebench_{run_id}"
-    with scratch_database(args.database_url, database) as url, redis_prefix(args.redis_url, prefix) as redis_client:
+    with (
+        scratch_postgres_database(args.database_url, database) as url,
+        redis_prefix(args.redis_url, prefix) as redis_client,
+    ):
         app = dealdesk_app(url, args.redis_url, prefix, fast_path=True)
         flask_path_app = dealdesk_app(url, args.redis_url, prefix, fast_path=False)
         deal_id, visible_deals = seed(app)

@@ -34,6 +34,7 @@ from bench.cluster import LOCAL_ADMIN_URL
 from bench.procs import REPO, VENV_BIN
 from bench.report import write_block
 from bench.run import RESULTS_DIR, recreate_database
+from bench.scratch_databases import MARIADB_CHARSET, mariadb_admin
 from bench.seed import NOW_UTC, demo_password_hash, seed_bench_users
 from web.platform.db import without_statement_bounds
 
@@ -173,21 +174,9 @@ def seed_mariadb(engine: Engine, *, sessions: int, users: int, stale_percent: fl
 
 
 def recreate_mariadb_database(admin_url: str, name: str) -> None:
-    import pymysql
-    from sqlalchemy.engine import make_url
-
-    url = make_url(admin_url)
-    admin = pymysql.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 3306,
-        user=url.username or "root",
-        password=url.password or "",
-        connect_timeout=3,
-        autocommit=True,
-    )
-    with admin, admin.cursor() as cursor:
+    with mariadb_admin(admin_url) as admin, admin.cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        cursor.execute(f"CREATE DATABASE `{name}` {MARIADB_CHARSET}")
 
 
 def count(engine: Engine, sql: str) -> int:

@@ -11,8 +11,9 @@ import redis
 from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
+from bench import scratch_databases
+from bench.scratch_databases import mariadb_admin, postgres_admin
 from tests.support.stacks import RUN_ID, TEST_DATABASE_URL, TEST_MARIADB_URL, require_server
 from web import create_app
 from web.extensions import db
@@ -29,62 +30,23 @@ def migrate_database(url: str) -> None:
 @contextmanager
 def scratch_postgres_database() -> Iterator[str]:
     """A database of this run's own on the server at ``TEST_DATABASE_URL``; dropped in ``finally``."""
-    admin_url = make_url(TEST_DATABASE_URL)
-    connect_args = {
-        "host": admin_url.host or "127.0.0.1",
-        "port": admin_url.port or 5432,
-        "user": admin_url.username,
-        "password": admin_url.password,
-        "connect_timeout": 3,
-    }
     try:
-        admin = psycopg2.connect(dbname=admin_url.database, **connect_args)
+        postgres_admin(TEST_DATABASE_URL).close()
     except psycopg2.OperationalError as exc:
         require_server("PostgreSQL", str(exc).strip())
-    admin.autocommit = True
-    name = f"dealdesk_test_{RUN_ID}"
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
-def _mariadb_admin() -> pymysql.connections.Connection:
-    admin_url = make_url(TEST_MARIADB_URL)
-    return pymysql.connect(
-        host=admin_url.host or "127.0.0.1",
-        port=admin_url.port or 3306,
-        user=admin_url.username or "root",
-        password=admin_url.password or "",
-        connect_timeout=3,
-        autocommit=True,
-    )
+    with scratch_databases.scratch_postgres_database(TEST_DATABASE_URL, f"dealdesk_test_{RUN_ID}") as url:
+        yield url
 
 
 @contextmanager
 def scratch_mariadb_database() -> Iterator[str]:
     """A database of this run's own on the MariaDB server at ``TEST_MARIADB_URL``; dropped in ``finally``."""
     try:
-        admin = _mariadb_admin()
+        mariadb_admin(TEST_MARIADB_URL).close()
     except pymysql.MySQLError as exc:
         require_server("MariaDB", str(exc).strip())
-    name = f"dealdesk_test_{RUN_ID}"
-    with admin, admin.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    try:
-        yield (
-            make_url(TEST_MARIADB_URL)
-            .set(drivername="mysql+pymysql", database=name)
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        # A connection of its own: one held for the whole run could have been dropped meanwhile.
-        with _mariadb_admin() as admin, admin.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    with scratch_databases.scratch_mariadb_database(TEST_MARIADB_URL, f"dealdesk_test_{RUN_ID}") as url:
+        yield url
 
 
 def truncate_all(app: Flask) -> None:
