@@ -56,31 +56,30 @@ def advisory_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(f"dealdesk:job:{name}".encode()).digest()[:8], "big", signed=True)
 
 
-class AdvisoryLock:
-    """``pg_try_advisory_xact_lock`` in a transaction held open for the run; ended by ``release``.
+class _HeldConnectionLock:
+    """A lock that lives on a database connection held for the run: taken on it, given back by ``release``,
+    and gone with the connection if the holder dies. Subclasses say how to open, take and let go."""
 
-    Transaction-scoped, not session-level: under PgBouncer's transaction pooling a server
-    connection is handed to another client between transactions, so a session-level lock
-    would stay on a connection this process no longer has (and another client could
-    "unlock" it); an open transaction keeps its server connection until it ends. The
-    transaction runs one SELECT under READ COMMITTED and takes no transaction id, so it
-    holds back no vacuum while idle. A killed holder's connection drops, which ends the
-    transaction and the lock with it (PgBouncer closes the server connection of a client
-    that vanished inside a transaction).
-    """
+    kind = "lock"
 
-    def __init__(self, engine: Engine, name: str) -> None:
+    def __init__(self, engine: Engine, key: int | str) -> None:
         self.engine = engine
-        self.key = advisory_key(name)
+        self.key = key
         self.conn: Connection | None = None
 
+    def _open(self) -> Connection:
+        raise NotImplementedError
+
+    def _try(self, conn: Connection) -> bool:
+        raise NotImplementedError
+
+    def _let_go(self, conn: Connection) -> None:
+        raise NotImplementedError
+
     def acquire(self) -> bool:
-        conn = self.engine.connect()
+        conn = self._open()
         try:
-            conn.begin()
-            acquired = bool(conn.scalar(select(func.pg_try_advisory_xact_lock(self.key))))
-            if not acquired:
-                conn.rollback()
+            acquired = self._try(conn)
         except Exception:
             conn.close()
             raise
@@ -95,15 +94,47 @@ class AdvisoryLock:
         if conn is None:
             return
         try:
-            conn.rollback()  # the lock ends with its transaction
+            self._let_go(conn)
         except Exception:
-            # Never hand a connection whose transaction may still hold the lock back to the pool.
+            # Never hand a connection that may still hold the lock back to the pool.
             conn.invalidate()
-            log.warning(
-                "could not end the advisory lock's transaction %s; connection discarded", self.key, exc_info=True
-            )
+            log.warning("could not release %s %s; connection discarded", self.kind, self.key, exc_info=True)
         finally:
             conn.close()
+
+
+class AdvisoryLock(_HeldConnectionLock):
+    """``pg_try_advisory_xact_lock`` in a transaction held open for the run; ended by ``release``.
+
+    Transaction-scoped, not session-level: under PgBouncer's transaction pooling a server
+    connection is handed to another client between transactions, so a session-level lock
+    would stay on a connection this process no longer has (and another client could
+    "unlock" it); an open transaction keeps its server connection until it ends. The
+    transaction runs one SELECT under READ COMMITTED and takes no transaction id, so it
+    holds back no vacuum while idle. A killed holder's connection drops, which ends the
+    transaction and the lock with it (PgBouncer closes the server connection of a client
+    that vanished inside a transaction).
+    """
+
+    kind = "advisory lock"
+
+    def __init__(self, engine: Engine, name: str) -> None:
+        super().__init__(engine, advisory_key(name))
+
+    def _open(self) -> Connection:
+        conn = self.engine.connect()
+        try:
+            conn.begin()
+        except Exception:
+            conn.close()
+            raise
+        return conn
+
+    def _try(self, conn: Connection) -> bool:
+        return bool(conn.scalar(select(func.pg_try_advisory_xact_lock(self.key))))
+
+    def _let_go(self, conn: Connection) -> None:
+        conn.rollback()  # the lock ends with its transaction
 
 
 class RedisLock:
@@ -196,40 +227,23 @@ def named_lock_key(database: str, name: str) -> str:
     return f"dealdesk:job:{hashlib.sha256(key.encode()).hexdigest()[:48]}"
 
 
-class NamedLock:
+class NamedLock(_HeldConnectionLock):
     """MariaDB/MySQL: ``GET_LOCK`` on a connection held for the run (``JOB_LOCK_BACKEND=mysql``, the
     default there). Like PostgreSQL's advisory lock it belongs to the connection: the server releases
     it when the holder's connection ends, a killed process included."""
 
+    kind = "named lock"
+
     def __init__(self, engine: Engine, name: str) -> None:
-        self.engine = engine
-        self.key = named_lock_key(engine.url.database or "", name)
-        self.conn: Connection | None = None
+        super().__init__(engine, named_lock_key(engine.url.database or "", name))
 
-    def acquire(self) -> bool:
+    def _open(self) -> Connection:
         # Autocommit: the lock belongs to the connection, and no transaction stays open during the run.
-        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            # Timeout 0: do not wait. 1 taken, 0 held by another connection (NULL: an error).
-            acquired = conn.scalar(select(func.get_lock(self.key, 0))) == 1
-        except Exception:
-            conn.close()
-            raise
-        if not acquired:
-            conn.close()
-            return False
-        self.conn = conn
-        return True
+        return self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
-    def release(self) -> None:
-        conn, self.conn = self.conn, None
-        if conn is None:
-            return
-        try:
-            conn.scalar(select(func.release_lock(self.key)))
-        except Exception:
-            # Never hand a connection that may still hold the lock back to the pool.
-            conn.invalidate()
-            log.warning("could not release named lock %s; connection discarded", self.key, exc_info=True)
-        finally:
-            conn.close()
+    def _try(self, conn: Connection) -> bool:
+        # Timeout 0: do not wait. 1 taken, 0 held by another connection (NULL: an error).
+        return conn.scalar(select(func.get_lock(self.key, 0))) == 1
+
+    def _let_go(self, conn: Connection) -> None:
+        conn.scalar(select(func.release_lock(self.key)))
