@@ -8,13 +8,12 @@ from datetime import timedelta
 from flask import Flask
 from sqlalchemy import select, update
 
-from tests.support.state import expire_session, index_rows, stored_session
+from tests.support.state import age_session, expire_session, index_rows, stored_session
 from web.extensions import db
 from web.identity import session_index, session_sync
 from web.identity.models import User, UserSession
 from web.platform.client import ClientInfo
 from web.platform.models import utcnow
-from web.platform.session_store import MergingSessionInterface
 from web.platform.session_store.base import hash_session_id
 from web.platform.session_store.models import SessionRecord
 
@@ -23,21 +22,6 @@ LONG_AGO = timedelta(days=2)
 
 def sid_hash(sid: str) -> str:
     return hashlib.sha256(sid.encode()).hexdigest()
-
-
-def age_session(app: Flask, sid: str, seconds: float) -> None:
-    """Make the stored session look ``seconds`` older: its remaining lifetime shrinks, so a touch is due."""
-    interface: MergingSessionInterface = app.session_interface  # type: ignore[assignment]
-    store_id = interface._get_store_id(sid)
-    client = app.extensions.get("dealdesk_redis")
-    if client is not None:
-        client.pexpire(store_id, int(client.pttl(store_id) - seconds * 1000))
-        return
-    with app.app_context():
-        record = db.session.scalar(select(SessionRecord).where(SessionRecord.session_id == store_id))
-        record.expiry -= timedelta(seconds=seconds)
-        db.session.commit()
-        db.session.remove()
 
 
 def backdate_last_seen(app: Flask, sid: str) -> None:

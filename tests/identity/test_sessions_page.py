@@ -13,10 +13,10 @@ from sqlalchemy import select
 from tests.support.clients import ApiClient
 from tests.support.factories import Factories
 from tests.support.stacks import ALL_STACKS, ONE_STACK
+from tests.support.state import age_session
 from web.extensions import db
 from web.identity.models import UserSession
 from web.platform.session_store.base import hash_session_id
-from web.platform.session_store.models import SessionRecord
 
 FIREFOX_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
 SAFARI_IPHONE = (
@@ -51,21 +51,6 @@ def row_of(app: Flask, client: ApiClient) -> UserSession:
         db.session.expunge(row)
         db.session.remove()
         return row
-
-
-def age_session(app: Flask, client: ApiClient, seconds: float) -> None:
-    """The stored session as if its lifetime was last extended ``seconds`` ago, so the next request extends it."""
-    interface = app.session_interface
-    store_id = interface._get_store_id(client.session_id())  # type: ignore[attr-defined]
-    redis_client = app.extensions.get("dealdesk_redis")
-    if redis_client is not None:
-        redis_client.pexpire(store_id, int(redis_client.pttl(store_id) - seconds * 1000))
-        return
-    with app.app_context():
-        record = db.session.scalar(select(SessionRecord).where(SessionRecord.session_id == store_id))
-        record.expiry -= timedelta(seconds=seconds)
-        db.session.commit()
-        db.session.remove()
 
 
 def backdate_last_seen(app: Flask, client: ApiClient) -> None:
@@ -125,7 +110,7 @@ def test_last_active_is_now_for_this_device_and_moves_for_the_others(
     before = row_of(app, phone).last_seen_at
     assert f"Last active {before:%Y-%m-%d %H:%M} UTC" in phone_row
 
-    age_session(app, phone, app.config["SESSION_TOUCH_INTERVAL_SECONDS"] + 5)
+    age_session(app, phone.session_id(), app.config["SESSION_TOUCH_INTERVAL_SECONDS"] + 5)
     with count_queries() as log:
         assert phone.get("/api/csrf").status_code == 200
     assert log.app_statements == []
