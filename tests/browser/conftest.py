@@ -9,13 +9,12 @@ browser here: it drives ``/usr/bin/chromium`` (``scripts/install-chromium.sh``).
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
 
 import pytest
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
 
+from tests.support.live_server import serve_in_thread
 from tests.support.stacks import IN_CI
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements.txt)")
@@ -53,15 +52,8 @@ def chromium() -> Iterator[playwright_api.Browser]:
 @pytest.fixture
 def live_server(app: Flask, demo: dict[str, int]) -> Iterator[LiveServer]:
     """The test's app on 127.0.0.1 at a free port, in a thread; stopped in ``finally``."""
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(app=app, url=f"http://127.0.0.1:{server.server_port}")
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve_in_thread(app) as url:
+        yield LiveServer(app=app, url=url)
 
 
 @pytest.fixture

@@ -9,9 +9,7 @@ description, and no request may change anything of the other organization
 from __future__ import annotations
 
 import copy
-import logging
 import os
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -34,9 +32,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from tests.support.factories import DEFAULT_PASSWORD
+from tests.support.live_server import serve_in_thread
 from tests.support.stacks import POSTGRES_REDIS
 from web import create_app
 from web.audit.models import AuditEvent
@@ -96,16 +94,8 @@ def live_server(stack_settings) -> Iterator[tuple[Flask, str]]:
     app = stack_settings.make_app(
         SIGNIN_LIMIT_PER_IP="1000000 per minute", SIGNIN_LIMIT_PER_ACCOUNT="1000000 per minute"
     )
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="fuzz-server", daemon=True)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    thread.start()
-    try:
-        yield app, f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve_in_thread(app, name="fuzz-server", quiet=True) as url:
+        yield app, url
 
 
 class Browser:

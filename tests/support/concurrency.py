@@ -8,7 +8,6 @@ each request runs in its own server thread, as under gunicorn's threaded workers
 from __future__ import annotations
 
 import http.client
-import logging
 import random
 import threading
 from collections.abc import Iterator, Sequence
@@ -23,8 +22,8 @@ from flask_session.redis import RedisSessionInterface
 from flask_session.sqlalchemy import SqlAlchemySessionInterface
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import text
-from werkzeug.serving import WSGIRequestHandler, make_server
 
+from tests.support.live_server import serve_in_thread
 from web.config import engine_options, normalize_database_url
 
 REQUEST_TIMEOUT = 30.0
@@ -32,25 +31,12 @@ PLAIN_COOKIE = "plain_session"
 PLAIN_TABLE = "plain_flask_sessions"
 
 
-class NoDelayHandler(WSGIRequestHandler):
-    # Werkzeug writes the headers and the body separately; with Nagle's algorithm the body
-    # then waits for the client's delayed ACK (40 ms on Linux) on every kept-alive request.
-    disable_nagle_algorithm = True
-
-
 @contextmanager
 def live_server(app: Flask) -> Iterator[tuple[str, int]]:
     """Serve ``app`` on a threaded server on loopback; yields (host, port); stops it by itself."""
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per request is noise here
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=NoDelayHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield "127.0.0.1", server.server_port
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve_in_thread(app, quiet=True) as url:
+        host, port = url.removeprefix("http://").split(":")
+        yield host, int(port)
 
 
 @dataclass(frozen=True)
