@@ -9,7 +9,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, delete, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Insert,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session, aliased
 
 from web.audit.models import AuditEvent
@@ -30,17 +43,52 @@ def record_event(
     deal_id: int | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    event = AuditEvent(
-        organization_id=organization_id,
-        user_id=user_id,
-        action=action,
-        deal_id=deal_id,
-        ip=(client.ip or None) and client.ip[:64],
-        user_agent=(client.user_agent or None) and client.user_agent[:512],
-        details=details or {},
-    )
+    """Add the event to the caller's unit of work: it is inserted with the rest at the flush, and commits with it."""
+    event = AuditEvent(**_event_values(organization_id, user_id, action, client, deal_id, details))
     db_session.add(event)
     return event
+
+
+def write_event(
+    connection: Connection,
+    *,
+    organization_id: int,
+    user_id: int | None,
+    action: str,
+    client: ClientInfo,
+    deal_id: int | None = None,
+) -> None:
+    """``record_event`` sent now, as one Core INSERT on the caller's connection (in its transaction).
+
+    For the select and the clear, which have nothing else to flush: the unit of work's
+    bookkeeping for one new row cost more CPU than the INSERT's round trip.
+    """
+    values = _event_values(organization_id, user_id, action, client, deal_id, None)
+    connection.execute(_insert_event_statement(), {**values, "created_at": utcnow()})
+
+
+@functools.cache
+def _insert_event_statement() -> Insert:
+    return insert(AuditEvent.__table__)
+
+
+def _event_values(
+    organization_id: int,
+    user_id: int | None,
+    action: str,
+    client: ClientInfo,
+    deal_id: int | None,
+    details: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "organization_id": organization_id,
+        "user_id": user_id,
+        "action": action,
+        "deal_id": deal_id,
+        "ip": (client.ip or None) and client.ip[:64],
+        "user_agent": (client.user_agent or None) and client.user_agent[:512],
+        "details": details or {},
+    }
 
 
 def record_deal_event(

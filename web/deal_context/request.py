@@ -19,8 +19,7 @@ from flask_login import current_user
 
 from web.deal_context.service import RestoreResult, clear_deal, current_deal, restore_context, select_deal
 from web.deal_context.state import DealContext
-from web.deals.models import Deal
-from web.deals.schemas import deal_json
+from web.deals.schemas import DealFields, deal_json
 from web.extensions import db
 from web.identity.session_user import SessionUser
 from web.platform import metrics
@@ -42,7 +41,7 @@ def wall_clock() -> float:
     return time.time()
 
 
-def store_context(context: DealContext, deal: Deal | None = None) -> None:
+def store_context(context: DealContext, deal: DealFields | None = None) -> None:
     """Put the context in the session, with ``deal`` cached as the API shows it when given."""
     if deal is not None and deal.id == context.deal_id:
         context = context.with_deal(deal_json(deal), checked_at=wall_clock())
@@ -73,7 +72,7 @@ def current_deal_json(user_id: int) -> dict[str, Any] | None:
 
 
 @contextmanager
-def published_context(context: DealContext, deal: Deal | None) -> Iterator[None]:
+def published_context(context: DealContext, deal: DealFields | None) -> Iterator[None]:
     """Write ``context`` into this session in the store now; withdraw it if the block (the commit) raises.
 
     A selection answered 2xx is then already in the session, and one that failed is in
@@ -99,7 +98,7 @@ def published_context(context: DealContext, deal: Deal | None) -> Iterator[None]
         raise
 
 
-def select_current_deal(user: SessionUser, deal_id: int) -> Deal:
+def select_current_deal(user: SessionUser, deal_id: int) -> DealFields:
     """Make a visible deal the user's working deal, in the database and this session (counted in metrics)."""
     with metrics.counted_deal_select():
         deal, _context = select_deal(

@@ -26,14 +26,29 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import JSON, String, Update, and_, bindparam, case, exists, insert, literal, null, select, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    String,
+    Update,
+    and_,
+    bindparam,
+    case,
+    exists,
+    insert,
+    literal,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from web.audit.models import AuditEvent
-from web.audit.service import record_event
+from web.audit.service import write_event
 from web.deal_context.state import ContextState, DealContext
 from web.deals.models import Deal
-from web.deals.permissions import get_visible_deal, visible_deals_clause
+from web.deals.permissions import get_visible_deal_fields, visible_deals_clause
+from web.deals.schemas import DealFields
 from web.domain_errors import NotFound
 from web.identity.models import User
 from web.platform.client import ClientInfo
@@ -46,7 +61,7 @@ RESTORED_VERSION = 0
 
 # Puts a new context where the user's session sees it before the database commits it, and
 # takes it back if the block (the commit) raises: the request side's ``published_context``.
-Publish = Callable[[DealContext, Deal | None], AbstractContextManager[None]]
+Publish = Callable[[DealContext, DealFields | None], AbstractContextManager[None]]
 
 
 class RestoreResult(enum.StrEnum):
@@ -55,29 +70,29 @@ class RestoreResult(enum.StrEnum):
     EMPTY = "empty"
 
 
-def _write_last_deal(db_session: Session, user_id: int, deal_id: int | None) -> int | None:
+def _write_last_deal(connection: Connection, user_id: int, deal_id: int | None) -> int | None:
     """Set ``last_deal_id`` and return the new context version, in one UPDATE ... RETURNING.
 
     None when ``deal_id`` names no deal at all (nothing is written: the foreign key
     would refuse it).
     """
     parameters = {"user_id": user_id, "deal_id": deal_id, "now": utcnow()}
-    if not db_session.connection().dialect.update_returning:
-        return _write_last_deal_then_read(db_session, parameters)
+    if not connection.dialect.update_returning:
+        return _write_last_deal_then_read(connection, parameters)
     statement = _write_last_deal_statement(deal_id is not None)
-    version = db_session.execute(statement, parameters).scalar()
+    version = connection.execute(statement, parameters).scalar()
     return None if version is None else int(version)
 
 
-def _write_last_deal_then_read(db_session: Session, parameters: dict[str, Any]) -> int | None:
+def _write_last_deal_then_read(connection: Connection, parameters: dict[str, Any]) -> int | None:
     """``_write_last_deal`` where UPDATE has no RETURNING (MariaDB, MySQL): the UPDATE, then a read of
     the version it wrote. Still one transaction with the row lock taken first: the UPDATE holds
     the user's row until the commit, so no other change of it can come between the two statements."""
     statement = _write_last_deal_statement(parameters["deal_id"] is not None, returning=False)
-    if db_session.execute(statement, parameters).rowcount == 0:
+    if connection.execute(statement, parameters).rowcount == 0:
         return None
     users = User.__table__
-    version = db_session.execute(
+    version = connection.execute(
         select(users.c.deal_context_version).where(users.c.id == bindparam("user_id")), parameters
     ).scalar_one()
     return int(version)
@@ -101,30 +116,32 @@ def _write_last_deal_statement(checks_deal: bool, returning: bool = True) -> Upd
 
 def select_deal(
     db_session: Session, *, user_id: int, organization_id: int, deal_id: int, client: ClientInfo, publish: Publish
-) -> tuple[Deal, DealContext]:
+) -> tuple[DealFields, DealContext]:
     """Make a visible deal the user's working deal (idempotent); 404 when not visible.
 
     The UPDATE comes first: it locks the user's row, so the visibility check that
     follows (a statement of its own, hence a fresh snapshot) sees any change that
     ``reset_contexts`` committed before it, and one still to come must wait for this
     transaction and then bump the version past this selection's.
+
+    Core statements on the session's connection, in its transaction: the select answers
+    with the deal's fields and nothing else, and the ORM's loading and unit of work cost
+    more CPU than the three round trips (docs/PERFORMANCE.md).
     """
-    version = _write_last_deal(db_session, user_id, deal_id)
-    deal = get_visible_deal(db_session, deal_id, user_id) if version is not None else None
+    connection = db_session.connection()
+    version = _write_last_deal(connection, user_id, deal_id)
+    deal = get_visible_deal_fields(connection, deal_id, user_id) if version is not None else None
     if deal is None or version is None:
         db_session.rollback()
         raise NotFound("Deal not found.")
-    record_event(
-        db_session,
+    write_event(
+        connection,
         organization_id=organization_id,
         user_id=user_id,
         action="deal.select",
         deal_id=deal.id,
         client=client,
     )
-    # Detached with the values read in this transaction: the commit would otherwise expire
-    # it, and serialising it would check out a connection again just to re-read the row.
-    db_session.expunge(deal)
     context = DealContext(deal.id, version)
     _commit_published(db_session, publish, context, deal)
     return deal, context
@@ -133,15 +150,16 @@ def select_deal(
 def clear_deal(
     db_session: Session, *, user_id: int, organization_id: int, client: ClientInfo, publish: Publish
 ) -> DealContext:
-    version = _write_last_deal(db_session, user_id, None)
+    connection = db_session.connection()
+    version = _write_last_deal(connection, user_id, None)
     assert version is not None  # the signed-in user's row exists
-    record_event(db_session, organization_id=organization_id, user_id=user_id, action="deal.clear", client=client)
+    write_event(connection, organization_id=organization_id, user_id=user_id, action="deal.clear", client=client)
     context = DealContext(None, version)
     _commit_published(db_session, publish, context, None)
     return context
 
 
-def _commit_published(db_session: Session, publish: Publish, context: DealContext, deal: Deal | None) -> None:
+def _commit_published(db_session: Session, publish: Publish, context: DealContext, deal: DealFields | None) -> None:
     """Commit with the new context published first, so the answer and the database agree whatever fails.
 
     The session store is written before the commit (a store failure rolls back: nothing
@@ -196,11 +214,11 @@ def restore_context(db_session: Session, *, user_id: int, client: ClientInfo) ->
     return RestoreResult.DENIED, DealContext(None, RESTORED_VERSION)
 
 
-def current_deal(db_session: Session, *, user_id: int, context: DealContext | None) -> Deal | None:
+def current_deal(db_session: Session, *, user_id: int, context: DealContext | None) -> DealFields | None:
     """The context's deal if the user may still see it."""
     if context is None or context.deal_id is None:
         return None
-    return get_visible_deal(db_session, context.deal_id, user_id)
+    return get_visible_deal_fields(db_session.connection(), context.deal_id, user_id)
 
 
 def reset_contexts(db_session: Session, user_ids: Iterable[int]) -> dict[int, tuple[int | None, ContextState]]:

@@ -49,6 +49,20 @@ class Deal(Base):
     members: Mapped[list[DealMember]] = relationship(back_populates="deal", cascade="all, delete-orphan")
 
 
+# What the API shows of a deal (``web.deals.schemas.deal_json``), read as plain columns where no ORM
+# object is needed: the deal list and the select.
+DEAL_FIELD_COLUMNS = (
+    Deal.id,
+    Deal.name,
+    Deal.stage,
+    Deal.value,
+    Deal.owner_id,
+    Deal.organization_id,
+    Deal.created_at,
+    Deal.updated_at,
+)
+
+
 class DealMember(Base):
     __tablename__ = "deal_members"
     __table_args__ = (UniqueConstraint("deal_id", "user_id", name="uq_deal_members_deal_user"),)

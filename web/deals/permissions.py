@@ -8,12 +8,13 @@ restore and cleanup paths all use the clauses; nothing loads rows to filter in P
 from __future__ import annotations
 
 import functools
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, or_, select
+from sqlalchemy import ColumnElement, Connection, Row, Select, and_, bindparam, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.util import AliasedClass
 
-from web.deals.models import Deal, DealMember, MemberRole
+from web.deals.models import DEAL_FIELD_COLUMNS, Deal, DealMember, MemberRole
 from web.domain_errors import Forbidden, NotFound
 from web.identity.models import Role, User
 
@@ -82,6 +83,18 @@ def _visible_deal_statement() -> Select[tuple[Deal]]:
 
 def get_visible_deal(db_session: Session, deal_id: int, user_id: int) -> Deal | None:
     return db_session.scalar(_visible_deal_statement(), {"deal_id": deal_id, "user_id": user_id})
+
+
+@functools.cache
+def _visible_deal_fields_statement() -> Select[Any]:
+    viewer = bindparam("user_id")
+    return select(*DEAL_FIELD_COLUMNS).where(Deal.id == bindparam("deal_id"), visible_deals_clause(viewer))
+
+
+def get_visible_deal_fields(connection: Connection, deal_id: int, user_id: int) -> Row[Any] | None:
+    """``get_visible_deal`` as a row of the fields the API shows, on the caller's connection: no ORM object,
+    for the select, which answers with those fields and nothing else."""
+    return connection.execute(_visible_deal_fields_statement(), {"deal_id": deal_id, "user_id": user_id}).first()
 
 
 def can_change_deal(db_session: Session, deal_id: int, user_id: int) -> bool:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from web.audit.service import record_deal_event
 from web.deal_context.service import reset_contexts
 from web.deal_context.state import ContextState
-from web.deals.models import Deal, DealMember, MemberRole, Stage
+from web.deals.models import DEAL_FIELD_COLUMNS, Deal, DealMember, MemberRole, Stage
 from web.deals.permissions import (
     require_changeable_deal,
     require_managed_deal,
@@ -31,19 +31,6 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-# What the API shows of a deal (web.deals.schemas.deal_json): read as plain columns, no ORM object to build.
-_DEAL_COLUMNS = (
-    Deal.id,
-    Deal.name,
-    Deal.stage,
-    Deal.value,
-    Deal.owner_id,
-    Deal.organization_id,
-    Deal.created_at,
-    Deal.updated_at,
-)
-
-
 def _visible_deals_condition(searching: bool) -> ColumnElement[bool]:
     condition = visible_deals_clause(bindparam("user_id"))
     if searching:
@@ -56,7 +43,7 @@ def _visible_deal_page_statement(searching: bool) -> Select[Any]:
     # Built once with bound parameters: building the visibility rule costs more CPU than running it.
     # The total rides along as a window count, computed before LIMIT: the page and its total in one statement.
     return (
-        select(*_DEAL_COLUMNS, func.count().over().label("total"))
+        select(*DEAL_FIELD_COLUMNS, func.count().over().label("total"))
         .where(_visible_deals_condition(searching))
         .order_by(Deal.updated_at.desc(), Deal.id.desc())
         .limit(bindparam("limit"))
