@@ -153,6 +153,12 @@ def test_update_deal(api, make):
     assert response.get_json()["value"] == "99.00"
 
 
+def test_every_member_role_may_see_the_deal():
+    # web.deals.permissions tests membership alone for seeing (no role test): a new role that may
+    # not see a deal must add that test back.
+    assert set(MemberRole) == {MemberRole.VIEWER, MemberRole.EDITOR}
+
+
 @pytest.mark.parametrize("stack", ONE_STACK_PER_DATABASE, indirect=True)
 def test_viewer_may_read_but_not_change(api, make):
     deal = make.deal(make.user())

@@ -23,18 +23,14 @@ ViewerId = int | ColumnElement[int]
 
 def _visibility(user_id: ViewerId, *, change: bool) -> ColumnElement[bool]:
     viewer = aliased(User, name="viewer")
-    member_roles = [MemberRole.EDITOR] if change else [MemberRole.VIEWER, MemberRole.EDITOR]
+    membership = [DealMember.deal_id == Deal.id, DealMember.user_id == viewer.id]
+    if change:
+        membership.append(DealMember.role == MemberRole.EDITOR)
+    # Seeing takes any membership: every role (viewer, editor) may see, so no role test, and no
+    # expanding IN list for SQLAlchemy to render on every execution.
     # Explicit correlation: nested EXISTS only auto-correlate one level up, and an
     # uncorrelated "deals" here would mean "a member of any deal".
-    is_member = (
-        exists()
-        .where(
-            DealMember.deal_id == Deal.id,
-            DealMember.user_id == viewer.id,
-            DealMember.role.in_(member_roles),
-        )
-        .correlate_except(DealMember)
-    )
+    is_member = exists().where(*membership).correlate_except(DealMember)
     return _live_deal_of_organization_member(viewer, user_id, also_allowed=is_member)
 
 
