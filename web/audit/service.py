@@ -24,6 +24,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql import FromClause
 
 from web.audit.models import AuditEvent
 from web.deals.models import Deal
@@ -44,42 +45,20 @@ def record_event(
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Add the event to the caller's unit of work: it is inserted with the rest at the flush, and commits with it."""
-    event = AuditEvent(**_event_values(organization_id, user_id, action, client, deal_id, details))
+    event = AuditEvent(**event_values(organization_id, user_id, action, client, deal_id, details))
     db_session.add(event)
     return event
 
 
-def write_event(
-    connection: Connection,
-    *,
+def event_values(
     organization_id: int,
     user_id: int | None,
     action: str,
     client: ClientInfo,
     deal_id: int | None = None,
-) -> None:
-    """``record_event`` sent now, as one Core INSERT on the caller's connection (in its transaction).
-
-    For the select and the clear, which have nothing else to flush: the unit of work's
-    bookkeeping for one new row cost more CPU than the INSERT's round trip.
-    """
-    values = _event_values(organization_id, user_id, action, client, deal_id, None)
-    connection.execute(_insert_event_statement(), {**values, "created_at": utcnow()})
-
-
-@functools.cache
-def _insert_event_statement() -> Insert:
-    return insert(AuditEvent.__table__)
-
-
-def _event_values(
-    organization_id: int,
-    user_id: int | None,
-    action: str,
-    client: ClientInfo,
-    deal_id: int | None,
-    details: dict[str, Any] | None,
+    details: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """An event's columns but ``id`` and ``created_at``, as ``write_event`` and ``insert_event_from`` take them."""
     return {
         "organization_id": organization_id,
         "user_id": user_id,
@@ -89,6 +68,42 @@ def _event_values(
         "user_agent": (client.user_agent or None) and client.user_agent[:512],
         "details": details or {},
     }
+
+
+def write_event(connection: Connection, values: dict[str, Any]) -> None:
+    """``record_event`` sent now, as one Core INSERT on the caller's connection (in its transaction).
+
+    For the select and the clear, which have nothing else to flush: the unit of work's
+    bookkeeping for one new row cost more CPU than the INSERT's round trip.
+    """
+    connection.execute(_insert_event_statement(), {**values, "created_at": utcnow()})
+
+
+@functools.cache
+def _insert_event_statement() -> Insert:
+    return insert(AuditEvent.__table__)
+
+
+_BOUND_COLUMNS = ("organization_id", "user_id", "action", "deal_id", "ip", "user_agent", "details")
+# The parameters of ``insert_event_from`` carry this prefix: in a statement that also updates a
+# table, a parameter named after one of its columns (``organization_id``) would join the SET clause.
+_BOUND_PREFIX = "event_"
+
+
+def insert_event_from(rows: FromClause) -> Insert:
+    """An INSERT of one event per row of ``rows`` (a CTE, say); ``event_parameters`` and ``now`` are its parameters.
+
+    For a statement that records its event only when it changed something, in the same round trip.
+    """
+    events = AuditEvent.__table__
+    bound = [bindparam(_BOUND_PREFIX + name, type_=events.c[name].type) for name in _BOUND_COLUMNS]
+    source = select(*bound, bindparam("now", type_=events.c.created_at.type)).select_from(rows)
+    return insert(events).from_select([*_BOUND_COLUMNS, "created_at"], source)
+
+
+def event_parameters(values: dict[str, Any]) -> dict[str, Any]:
+    """``event_values`` as ``insert_event_from`` binds them."""
+    return {_BOUND_PREFIX + name: value for name, value in values.items()}
 
 
 def record_deal_event(

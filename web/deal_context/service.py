@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Connection,
+    Select,
     String,
     Update,
     and_,
@@ -44,7 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from web.audit.models import AuditEvent
-from web.audit.service import write_event
+from web.audit.service import event_parameters, event_values, insert_event_from, write_event
 from web.deal_context.state import ContextState, DealContext
 from web.deals.models import Deal
 from web.deals.permissions import get_visible_deal_fields, visible_deals_clause
@@ -70,18 +71,26 @@ class RestoreResult(enum.StrEnum):
     EMPTY = "empty"
 
 
-def _write_last_deal(connection: Connection, user_id: int, deal_id: int | None) -> int | None:
-    """Set ``last_deal_id`` and return the new context version, in one UPDATE ... RETURNING.
+def _write_last_deal(connection: Connection, user_id: int, deal_id: int | None, event: dict[str, Any]) -> int | None:
+    """Set ``last_deal_id``, record ``event`` (``audit.service.event_values``) and return the new context version.
 
     None when ``deal_id`` names no deal at all (nothing is written: the foreign key
-    would refuse it).
+    would refuse it). On PostgreSQL this is one statement: the UPDATE ... RETURNING with the
+    audit INSERT in a data-modifying CTE over its result. Elsewhere, the UPDATE, then the INSERT.
     """
     parameters = {"user_id": user_id, "deal_id": deal_id, "now": utcnow()}
-    if not connection.dialect.update_returning:
-        return _write_last_deal_then_read(connection, parameters)
-    statement = _write_last_deal_statement(deal_id is not None)
-    version = connection.execute(statement, parameters).scalar()
-    return None if version is None else int(version)
+    if connection.dialect.name == "postgresql":
+        statement = _write_last_deal_and_record_statement(deal_id is not None)
+        version = connection.execute(statement, {**event_parameters(event), **parameters}).scalar()
+    elif connection.dialect.update_returning:
+        version = connection.execute(_write_last_deal_statement(deal_id is not None), parameters).scalar()
+    else:
+        version = _write_last_deal_then_read(connection, parameters)
+    if version is None:
+        return None
+    if connection.dialect.name != "postgresql":
+        write_event(connection, event)
+    return int(version)
 
 
 def _write_last_deal_then_read(connection: Connection, parameters: dict[str, Any]) -> int | None:
@@ -114,6 +123,18 @@ def _write_last_deal_statement(checks_deal: bool, returning: bool = True) -> Upd
     return statement.returning(users.c.deal_context_version) if returning else statement
 
 
+@functools.cache
+def _write_last_deal_and_record_statement(checks_deal: bool) -> Select[tuple[int]]:
+    # WITH written AS (UPDATE users ... RETURNING deal_context_version),
+    #      recorded AS (INSERT INTO audit_events (...) SELECT ... FROM written)
+    # SELECT deal_context_version FROM written
+    # The event is inserted only when the UPDATE wrote a row, and PostgreSQL runs a
+    # data-modifying CTE even though the outer SELECT does not read it.
+    written = _write_last_deal_statement(checks_deal).cte("written")
+    recorded = insert_event_from(written).cte("recorded")
+    return select(written.c.deal_context_version).add_cte(recorded)
+
+
 def select_deal(
     db_session: Session, *, user_id: int, organization_id: int, deal_id: int, client: ClientInfo, publish: Publish
 ) -> tuple[DealFields, DealContext]:
@@ -124,24 +145,18 @@ def select_deal(
     ``reset_contexts`` committed before it, and one still to come must wait for this
     transaction and then bump the version past this selection's.
 
-    Core statements on the session's connection, in its transaction: the select answers
-    with the deal's fields and nothing else, and the ORM's loading and unit of work cost
-    more CPU than the three round trips (docs/PERFORMANCE.md).
+    The audit event is written with the UPDATE (one statement on PostgreSQL), and a
+    deal that is not visible rolls both back. Core statements on the session's connection,
+    in its transaction: the select answers with the deal's fields and nothing else, and the
+    ORM's loading and unit of work cost more CPU than the round trips (docs/PERFORMANCE.md).
     """
     connection = db_session.connection()
-    version = _write_last_deal(connection, user_id, deal_id)
+    event = event_values(organization_id, user_id, "deal.select", client, deal_id)
+    version = _write_last_deal(connection, user_id, deal_id, event)
     deal = get_visible_deal_fields(connection, deal_id, user_id) if version is not None else None
     if deal is None or version is None:
-        db_session.rollback()
+        db_session.rollback()  # the UPDATE and the event with it
         raise NotFound("Deal not found.")
-    write_event(
-        connection,
-        organization_id=organization_id,
-        user_id=user_id,
-        action="deal.select",
-        deal_id=deal.id,
-        client=client,
-    )
     context = DealContext(deal.id, version)
     _commit_published(db_session, publish, context, deal)
     return deal, context
@@ -151,9 +166,9 @@ def clear_deal(
     db_session: Session, *, user_id: int, organization_id: int, client: ClientInfo, publish: Publish
 ) -> DealContext:
     connection = db_session.connection()
-    version = _write_last_deal(connection, user_id, None)
+    event = event_values(organization_id, user_id, "deal.clear", client)
+    version = _write_last_deal(connection, user_id, None, event)
     assert version is not None  # the signed-in user's row exists
-    write_event(connection, organization_id=organization_id, user_id=user_id, action="deal.clear", client=client)
     context = DealContext(None, version)
     _commit_published(db_session, publish, context, None)
     return context
