@@ -50,6 +50,9 @@ STATEMENT_TIMEOUT_GRACE_SECONDS = 0.25
 # Waiting for a free pooled connection: with the default threads per worker (4) below the pool's
 # size (10) nobody waits; when all are busy, each is itself bounded as above.
 DEFAULT_DATABASE_POOL_TIMEOUT_SECONDS = 1.0
+# A restart of PostgreSQL or MariaDB takes longer: a connection returned to the pool before the
+# server went down has sat idle at least that long when it is next checked out, so it is pinged.
+DEFAULT_DATABASE_PING_AFTER_IDLE_SECONDS = 1.0
 # TCP keepalives and TCP_USER_TIMEOUT (libpq socket parameters, never sent to the server, so
 # PgBouncer does not see them): a peer that vanished (host down, partition) is noticed on an idle
 # pooled connection within 5 + 3 x 2 = 11 s, and data unacknowledged for 11 s ends the connection.
@@ -217,6 +220,10 @@ def database_config_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         ),
         "DATABASE_POOL_TIMEOUT_SECONDS": _positive_number(
             env, "DATABASE_POOL_TIMEOUT_SECONDS", DEFAULT_DATABASE_POOL_TIMEOUT_SECONDS
+        ),
+        # A pooled connection idle this long is pinged before use (web.platform.db.ping_after_idle).
+        "DATABASE_PING_AFTER_IDLE_SECONDS": _seconds_or_off(
+            env, "DATABASE_PING_AFTER_IDLE_SECONDS", DEFAULT_DATABASE_PING_AFTER_IDLE_SECONDS
         ),
         "DATABASE_POOLER": database_pooler(env),
     }
@@ -405,7 +412,8 @@ def engine_options(url: str, settings: Mapping[str, Any] | None = None) -> dict[
         }
     return {
         **isolation,
-        "pool_pre_ping": True,
+        # Not at every checkout: web.platform.db.ping_after_idle pings only a connection that sat idle.
+        "pool_pre_ping": False,
         "pool_recycle": 1800,
         "pool_size": 10,
         "max_overflow": 10,

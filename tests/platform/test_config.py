@@ -78,14 +78,15 @@ def test_signin_limits_default_when_unset(tmp_path, monkeypatch):
 
 def test_engine_options_per_dialect():
     postgres = build_config(env={"DATABASE_URL": "postgresql://db/x"})["SQLALCHEMY_ENGINE_OPTIONS"]
-    assert postgres["pool_pre_ping"] is True and postgres["pool_recycle"] > 0 and postgres["pool_size"] > 0
+    # No ping at every checkout: web.platform.db.ping_after_idle pings a connection that sat idle.
+    assert postgres["pool_pre_ping"] is False and postgres["pool_recycle"] > 0 and postgres["pool_size"] > 0
     memory = build_config(env={"DATABASE_URL": "sqlite://"})["SQLALCHEMY_ENGINE_OPTIONS"]
     assert memory["poolclass"].__name__ == "StaticPool"
 
 
 def test_mariadb_engine_options_bound_every_wait_and_read_committed():
     options = build_config(env={"DATABASE_URL": "mysql://db/x"})["SQLALCHEMY_ENGINE_OPTIONS"]
-    assert options["isolation_level"] == "READ COMMITTED" and options["pool_pre_ping"] is True
+    assert options["isolation_level"] == "READ COMMITTED" and options["pool_pre_ping"] is False
     args = options["connect_args"]
     assert args["charset"] == "utf8mb4" and args["connect_timeout"] == 0.5
     assert args["read_timeout"] == args["write_timeout"] == 1.25

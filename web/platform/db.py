@@ -44,8 +44,8 @@ import psycopg2
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from psycopg2 import extensions
-from sqlalchemy import Connection, event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 
 log = logging.getLogger(__name__)
 
@@ -328,6 +328,42 @@ def install_wait_callback() -> None:
     extensions.set_wait_callback(wait_within_bounds)
 
 
+# --- Pooled connections that may have died -------------------------------------------------------
+
+_IDLE_SINCE = "dealdesk_idle_since"
+
+
+def ping_after_idle(engine: Engine, idle_seconds: float) -> None:
+    """Ping a pooled connection at checkout when it sat idle in the pool ``idle_seconds`` or longer (0: always).
+
+    In place of ``pool_pre_ping``, which pings at every checkout: a round trip more on every
+    request that reads the database, about a tenth of a selection's time under gunicorn
+    (docs/PERFORMANCE.md). A connection that sat idle is the one a server restart, an idle
+    timeout or a firewall may have closed unseen: it is pinged, and a dead one is replaced (with
+    every connection opened before it: the pool is invalidated) before the request uses it. A
+    connection in steady use is not: if the server goes away under it, its next statement fails,
+    that request is a 503, and SQLAlchemy invalidates the pool the same way.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def remember_when_idle(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop(_IDLE_SINCE, None)
+        if since is None or time.monotonic() - since < idle_seconds:
+            return  # a new connection, or one in steady use
+        dialect = engine.dialect
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if not dialect.is_disconnect(exc, dbapi_connection, None):
+                raise
+            # As pool_pre_ping does: the pool drops this connection and those opened before it, and tries again.
+            raise InvalidatePoolError(f"pooled connection idle {time.monotonic() - since:.1f} s was dead") from exc
+
+
 # --- Per-dialect settings -------------------------------------------------------------------------
 
 
@@ -342,9 +378,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def configure_engine(app: Flask, db: SQLAlchemy) -> None:
     """Per-dialect connection settings on the app's engine (SQLite: foreign keys, and WAL for a file;
-    PostgreSQL: the bounded waits, whose bounds ``web.config.engine_options`` put in ``connect_args``)."""
+    PostgreSQL: the bounded waits, whose bounds ``web.config.engine_options`` put in ``connect_args``;
+    a server: the ping of a connection that sat idle)."""
     with app.app_context():
         engine = db.engine
+        if engine.dialect.name in ("postgresql", "mysql"):
+            ping_after_idle(engine, float(app.config.get("DATABASE_PING_AFTER_IDLE_SECONDS", 1.0)))
         if engine.dialect.name == "postgresql":
             install_wait_callback()
         elif engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
