@@ -62,6 +62,18 @@ def test_hsts_only_in_production(stack_settings, app):
 
 
 @pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
+def test_a_header_the_view_set_is_kept_and_none_is_sent_twice(app):
+    @app.get("/api/own-policy-for-test")
+    def own_policy():
+        return "", 204, {"content-security-policy": "default-src 'none'"}  # any case: header names are not
+
+    response = app.test_client().get("/api/own-policy-for-test")
+    assert response.headers.getlist("Content-Security-Policy") == ["default-src 'none'"]
+    assert response.headers.getlist("X-Content-Type-Options") == ["nosniff"]
+    assert response.headers.getlist("Referrer-Policy") == ["same-origin"]
+
+
+@pytest.mark.parametrize("stack", [SQLITE_SQL], indirect=True)
 def test_unexpected_errors_keep_the_headers(app):
     @app.get("/api/explode-for-test")
     def explode():
