@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, url_for
 
 from web.platform.currency import format_money
+from web.platform.http import MAX_ID
 
 bp = Blueprint("pages", __name__)
 
@@ -24,6 +25,31 @@ def safe_next(target: str | None) -> str:
     if any(ord(char) < 32 for char in target):
         return url_for("pages.index")
     return target
+
+
+class RowPath:
+    """The path of one endpoint for many ids: ``url_for`` once, then each row's path by concatenation.
+
+    A page of 50 deals called ``url_for`` three times a row, about a seventh of the page's CPU
+    (docs/PERFORMANCE.md). The path is the same string ``url_for`` gives: ``argument`` is an
+    ``id`` route argument, written as the integer's decimal digits.
+    """
+
+    def __init__(self, endpoint: str, argument: str, values: dict[str, Any]) -> None:
+        marker = str(MAX_ID)  # no other part of a DealDesk path holds these ten digits
+        built = url_for(endpoint, **values, **{argument: MAX_ID})
+        self.prefix, found, self.suffix = built.partition(marker)
+        if not found or marker in self.suffix:
+            raise ValueError(f"{endpoint}: {argument} is not one plain segment of {built!r}")
+
+    def __call__(self, value: int) -> str:
+        return f"{self.prefix}{int(value)}{self.suffix}"
+
+
+@bp.app_template_global("row_path")
+def row_path(endpoint: str, argument: str = "deal_id", **values: Any) -> RowPath:
+    """``{% set detail = row_path('pages.deal_detail') %}`` before a loop, ``{{ detail(deal.id) }}`` in it."""
+    return RowPath(endpoint, argument, values)
 
 
 @bp.app_template_filter("stage_label")
