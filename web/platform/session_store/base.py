@@ -234,9 +234,11 @@ class MergingSessionInterface(ServerSideSessionInterface):
         ``known`` is the stored copy as this request read it, if the caller has it: a store that
         compares and sets (Redis) tries it first instead of reading the session again.
         """
-        return self.update_in_store(
-            store_id, lambda stored: merge_changes(stored, updated, removed, self.merge_rules), extend=extend
-        )
+        return self.update_in_store(store_id, self.merging(updated, removed), extend=extend)
+
+    def merging(self, updated: dict[str, Any], removed: set[str]) -> Transform:
+        """The transform that merges one request's changes into a stored copy, under this store's merge rules."""
+        return lambda stored: merge_changes(stored, updated, removed, self.merge_rules)
 
     @abstractmethod
     def delete_from_store(self, store_id: str) -> None:

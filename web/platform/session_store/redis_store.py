@@ -41,7 +41,6 @@ from web.platform.session_store.base import (
     MergingSessionInterface,
     SessionStoreError,
     Transform,
-    merge_changes,
 )
 
 # Error replies of a Redis that is up but will not serve now, by their code (the reply's first word).
@@ -169,10 +168,7 @@ class RedisMergingSessionInterface(MergingSessionInterface, RedisSessionInterfac
     def merge_into_store(
         self, store_id: str, updated: dict[str, Any], removed: set[str], *, extend: bool, known: bytes | None = None
     ) -> bool:
-        def merge(stored: dict[str, Any]) -> dict[str, Any]:
-            return merge_changes(stored, updated, removed, self.merge_rules)
-
-        return self._compare_and_set(store_id, merge, extend=extend, known=known)
+        return self._compare_and_set(store_id, self.merging(updated, removed), extend=extend, known=known)
 
     def update_in_store(self, store_id: str, transform: Transform, *, extend: bool) -> bool:
         return self._compare_and_set(store_id, transform, extend=extend, known=None)

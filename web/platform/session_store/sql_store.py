@@ -27,7 +27,6 @@ from web.platform.session_store.base import (
     MergingSessionInterface,
     SessionStoreError,
     Transform,
-    merge_changes,
 )
 from web.platform.session_store.models import SessionRecord
 
@@ -178,8 +177,7 @@ class SqlMergingSessionInterface(MergingSessionInterface):
         row still holding exactly those bytes: a merge nobody raced costs no second read. Otherwise (someone wrote
         meanwhile, the session is gone, or the expiry moves) the read-merge-update below decides."""
         if known is not None and not extend:
-            stored = self.serializer.decode(known)
-            merged = self.serializer.encode(merge_changes(stored, updated, removed, self.merge_rules))
+            merged = self.serializer.encode(self.merging(updated, removed)(self.serializer.decode(known)))
             try:
                 if self._replace_if_unchanged(store_id, known, merged):
                     return True
