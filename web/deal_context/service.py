@@ -82,14 +82,14 @@ def _write_last_deal(connection: Connection, user_id: int, deal_id: int | None, 
     if connection.dialect.name == "postgresql":
         statement = _write_last_deal_and_record_statement(deal_id is not None)
         version = connection.execute(statement, {**event_parameters(event), **parameters}).scalar()
-    elif connection.dialect.update_returning:
+        return None if version is None else int(version)
+    if connection.dialect.update_returning:
         version = connection.execute(_write_last_deal_statement(deal_id is not None), parameters).scalar()
     else:
         version = _write_last_deal_then_read(connection, parameters)
     if version is None:
         return None
-    if connection.dialect.name != "postgresql":
-        write_event(connection, event)
+    write_event(connection, event)
     return int(version)
 
 

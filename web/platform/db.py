@@ -383,7 +383,7 @@ def configure_engine(app: Flask, db: SQLAlchemy) -> None:
     with app.app_context():
         engine = db.engine
         if engine.dialect.name in ("postgresql", "mysql"):
-            ping_after_idle(engine, float(app.config.get("DATABASE_PING_AFTER_IDLE_SECONDS", 1.0)))
+            ping_after_idle(engine, float(app.config["DATABASE_PING_AFTER_IDLE_SECONDS"]))
         if engine.dialect.name == "postgresql":
             install_wait_callback()
         elif engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
