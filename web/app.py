@@ -31,6 +31,7 @@ from web.platform.db import configure_engine
 from web.platform.http import register_converters
 from web.platform.logging_setup import configure_logging, register_request_id
 from web.platform.metrics import add_scrape_collector, register_metrics
+from web.platform.read_requests import register_read_requests
 from web.platform.security import register_security as register_security_headers
 
 # The page modules add their routes to the one "pages" blueprint (web.platform.pages) when imported.
@@ -85,6 +86,7 @@ def register_extensions(app: Flask) -> None:
     register_converters(app)
     db.init_app(app)
     configure_engine(app, db)
+    register_read_requests(app, db)  # first of the hooks: any of them may read
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     server_sessions.init_app(app, engine=lambda: db.engine, expiry_listeners=[record_session_activity])
     register_session_sync(app)  # before the CSRF and sign-in checks read the session

@@ -8,9 +8,11 @@ from flask_sqlalchemy import SQLAlchemy
 
 from web.platform.csrf import HeaderTokenCSRFProtect
 from web.platform.models import Base
+from web.platform.read_requests import RequestSession
 from web.platform.session_store import ServerSessions
 
-db = SQLAlchemy(model_class=Base)
+# Safe requests read outside a transaction on PostgreSQL (web.platform.read_requests).
+db = SQLAlchemy(model_class=Base, session_options={"class_": RequestSession})
 migrate = Migrate()
 login_manager = LoginManager()
 # Flask-WTF's CSRFProtect; a token in the X-CSRFToken header skips its HTTPS Referer check (web.platform.csrf).

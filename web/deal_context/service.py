@@ -54,6 +54,7 @@ from web.domain_errors import NotFound
 from web.identity.models import User
 from web.platform.client import ClientInfo
 from web.platform.models import UTCDateTime, utcnow
+from web.platform.read_requests import begin_writing
 
 # A restored context carries version 0: lower than any explicit selection, so a
 # selection made while a restore is in flight always wins the session merge.
@@ -197,6 +198,7 @@ def restore_context(db_session: Session, *, user_id: int, client: ClientInfo) ->
     records the audit event (``deal.restore`` or ``deal.restore_denied``). Only a
     denied restore needs a second one, to clear the stale reference.
     """
+    begin_writing(db_session)  # a GET restores: its statements are one transaction, as in any write
     now = utcnow()
     visible_deal = select(Deal.id).where(Deal.id == User.last_deal_id, visible_deals_clause(User.id)).scalar_subquery()
     source = select(

@@ -42,6 +42,7 @@ from web.deal_context.state import without_cached_deal
 from web.identity.models import User, UserSession
 from web.platform.client import ClientInfo
 from web.platform.models import UTCDateTime, utcnow
+from web.platform.read_requests import begin_writing
 from web.platform.session_store import MergingSessionInterface
 from web.platform.session_store.base import Transform, hash_session_id
 from web.platform.session_store.sql_store import STORE_EXECUTION_TAG
@@ -149,6 +150,7 @@ def list_user_sessions(db_session: Session, user_id: int) -> list[UserSession]:
     if gone:
         for row in listed:
             db_session.expunge(row)  # as read: the commit would expire them and each would be read again
+        begin_writing(db_session)  # a GET: the delete in a transaction of its own, as elsewhere
         db_session.execute(delete(UserSession).where(UserSession.id.in_(gone)))
         db_session.commit()
     return listed

@@ -52,6 +52,7 @@ from web.identity.session_index import ROLE_KEY, live_store
 from web.platform.client import ClientInfo
 from web.platform.health.checks import health_engine
 from web.platform.models import utcnow
+from web.platform.read_requests import begin_writing
 from web.platform.session_store.base import (
     Transform,
     changes_owed,
@@ -100,6 +101,8 @@ def apply_pending(db_session: Session, *, user_ids: Iterable[int] | None = None)
     to answer 503; this process stays marked as owing those users (``mark_changes_owed``) until
     their rows are applied, here or by a full pass (``apply_before_serving``).
     """
+    # Also from a GET (apply_before_serving): reading, applying and deleting in one transaction.
+    begin_writing(db_session)
     query = select(PendingSessionChange).order_by(PendingSessionChange.id).limit(APPLY_BATCH)
     ids = sorted(set(user_ids)) if user_ids is not None else []
     if user_ids is not None:

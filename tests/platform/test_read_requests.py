@@ -1,0 +1,163 @@
+"""Safe requests read outside a transaction on PostgreSQL, and write in one (``web.platform.read_requests``).
+
+What is checked is what psycopg2 is asked to do, statement by statement: whether the connection is in
+autocommit mode and whether a transaction is open on it when each statement is sent. A GET's reads
+run with no transaction (no ``BEGIN`` round trip before them, no ``ROLLBACK`` after); the writes a GET
+makes (the restore of a cold session) and every statement of a POST run in a transaction; a write
+that a GET sends without ``begin_writing`` is refused before it reaches the server; the connection
+goes back to the pool in transaction mode. On SQLite and MariaDB nothing changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from flask import Flask, request
+from psycopg2 import extensions
+from sqlalchemy import event, select, update
+
+from tests.support.clients import ApiClient, signed_in
+from tests.support.factories import Factories
+from tests.support.stacks import MARIADB_REDIS, POSTGRES_REDIS, POSTGRES_SQL, SQLITE_SQL
+from tests.support.state import rewrite_stored_session
+from web.deals.models import Deal
+from web.extensions import db
+from web.identity.models import User
+from web.platform.models import utcnow
+from web.platform.read_requests import AUTOCOMMIT_OPTION, begin_writing
+
+ON_POSTGRES = pytest.mark.parametrize("stack", [POSTGRES_REDIS, POSTGRES_SQL], indirect=True, ids=lambda s: s.id)
+ELSEWHERE = pytest.mark.parametrize("stack", [SQLITE_SQL, MARIADB_REDIS], indirect=True, ids=lambda s: s.id)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One statement as the app's engine sent it: its first word, and the connection's mode then."""
+
+    verb: str
+    reading_engine: bool  # sent through read_requests.autocommit_engine
+    autocommit: bool  # psycopg2's flag (PostgreSQL only)
+    in_transaction: bool
+
+
+@contextmanager
+def statements_sent(app: Flask) -> Iterator[list[Sent]]:
+    sent: list[Sent] = []
+
+    def record(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
+        if context is not None and context.execution_options.get("dealdesk_component") == "session_store":
+            return  # the SQL session store's own statements, on connections of its own
+        dbapi = conn.connection.dbapi_connection
+        on_postgres = isinstance(dbapi, extensions.connection)
+        autocommit = on_postgres and dbapi.autocommit
+        in_transaction = on_postgres and dbapi.get_transaction_status() == extensions.TRANSACTION_STATUS_INTRANS
+        reading = bool(conn.get_execution_options().get(AUTOCOMMIT_OPTION))
+        sent.append(Sent(statement.split(None, 1)[0].upper(), reading, autocommit, in_transaction))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def pooled_modes(app: Flask) -> list[bool]:
+    """Each idle pooled connection's autocommit flag."""
+    with app.app_context():
+        pool = db.engine.pool
+        return [bool(record.dbapi_connection.autocommit) for record in list(pool._pool.queue)]  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def alice(browser: Callable[..., ApiClient], make: Factories) -> tuple[ApiClient, int, int]:
+    organization = make.organization()
+    user = make.user(organization, email="alice@reads.test")
+    deal = make.deal(user)
+    return signed_in(browser, "alice@reads.test"), user.id, deal.id
+
+
+@ON_POSTGRES
+def test_a_get_reads_with_no_transaction_and_gives_the_connection_back_in_transaction_mode(
+    app: Flask, alice: tuple[ApiClient, int, int]
+) -> None:
+    client, _user_id, deal_id = alice
+    with statements_sent(app) as sent:
+        assert client.get(f"/api/deals/{deal_id}").status_code == 200
+        assert client.get(f"/deals/{deal_id}").status_code == 200
+    assert sent and all(each.verb in ("SELECT", "WITH") for each in sent)
+    assert all(each.reading_engine and each.autocommit and not each.in_transaction for each in sent), sent
+    assert pooled_modes(app) and not any(pooled_modes(app))
+
+
+@ON_POSTGRES
+def test_a_post_still_runs_in_a_transaction(app: Flask, alice: tuple[ApiClient, int, int]) -> None:
+    client, _user_id, deal_id = alice
+    with statements_sent(app) as sent:
+        assert client.post(f"/api/deals/{deal_id}/select").status_code == 200
+    assert sent and not any(each.autocommit for each in sent), sent
+    assert all(each.in_transaction for each in sent[1:])  # psycopg2 sends BEGIN before the first
+
+
+@ON_POSTGRES
+def test_the_restore_of_a_cold_session_on_a_get_writes_in_one_transaction(
+    app: Flask, alice: tuple[ApiClient, int, int]
+) -> None:
+    client, user_id, deal_id = alice
+    assert client.post(f"/api/deals/{deal_id}/select").status_code == 200
+    with app.app_context():  # out of sight behind the app's back: the restore is denied, two writes
+        db.session.execute(update(Deal).where(Deal.id == deal_id).values(deleted_at=utcnow()))
+        db.session.commit()
+    rewrite_stored_session(app, client.session_id(), lambda data: data.pop("deal_ctx"))  # a cold session
+    with statements_sent(app) as sent:
+        assert client.get("/api/csrf").status_code == 200
+    assert [each.verb for each in sent] == ["INSERT", "UPDATE"]
+    assert not any(each.reading_engine or each.autocommit for each in sent), sent
+    assert sent[1].in_transaction  # the UPDATE joins the INSERT's transaction
+    assert pooled_modes(app) and not any(pooled_modes(app))
+    with app.app_context():
+        assert db.session.scalar(select(User.last_deal_id).where(User.id == user_id)) is None
+
+
+@pytest.fixture
+def renaming_routes(app: Flask) -> None:
+    """Two GET routes that rename the user named by ``?id=``: one declares the write, one does not.
+    Added before the app answers anything (Flask refuses new routes after its first request)."""
+
+    def rename(*, declared: bool) -> str:
+        if declared:
+            begin_writing(db.session)
+        user_id = int(request.args["id"])
+        db.session.execute(update(User).where(User.id == user_id).values(email="renamed@reads.test"))
+        db.session.commit()
+        return "renamed"
+
+    app.add_url_rule("/test-write-undeclared", "undeclared", lambda: rename(declared=False))
+    app.add_url_rule("/test-write-declared", "declared", lambda: rename(declared=True))
+
+
+@ON_POSTGRES
+def test_a_get_that_writes_without_begin_writing_is_refused_and_changes_nothing(
+    app: Flask, renaming_routes: None, alice: tuple[ApiClient, int, int]
+) -> None:
+    client, user_id, _deal_id = alice
+    # A 500 (web.errors logs the WriteOutsideTransaction), before the UPDATE reached the server.
+    assert client.get(f"/test-write-undeclared?id={user_id}").status_code == 500
+    with app.app_context():
+        assert db.session.scalar(select(User.email).where(User.id == user_id)) == "alice@reads.test"
+    assert client.get(f"/test-write-declared?id={user_id}").status_code == 200
+    with app.app_context():
+        assert db.session.scalar(select(User.email).where(User.id == user_id)) == "renamed@reads.test"
+
+
+@ELSEWHERE
+def test_elsewhere_a_get_runs_as_before(app: Flask, alice: tuple[ApiClient, int, int]) -> None:
+    client, _user_id, deal_id = alice
+    with statements_sent(app) as sent:
+        assert client.get(f"/api/deals/{deal_id}").status_code == 200
+    assert sent and not any(each.reading_engine or each.autocommit for each in sent)
