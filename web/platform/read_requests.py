@@ -20,10 +20,9 @@ its own each way, and SQLite has no round trips to save.
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session
 from sqlalchemy import Connection, Engine, event
@@ -37,8 +36,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Statements that only read, by their first word (``WITH`` starts the visibility and listing
 # statements; none of DealDesk's writing CTEs runs in a safe request).
 READING_KEYWORDS = ("SELECT", "WITH", "SHOW", "EXPLAIN")
-
-_autocommit_engines: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+# Where an app keeps, per engine, the engine's autocommit variant (``autocommit_engine``).
+AUTOCOMMIT_ENGINES = "dealdesk.autocommit_engines"
 
 
 class WriteOutsideTransaction(RuntimeError):
@@ -56,18 +55,22 @@ class RequestSession(Session):
 
 
 def autocommit_engine(engine: Engine) -> Engine:
-    """``engine`` handing out its connections in psycopg2's autocommit mode (same pool).
+    """``engine`` handing out its connections in psycopg2's autocommit mode (same pool), made once
+    per app and engine.
 
     psycopg2's own switch (``connection.autocommit``), not SQLAlchemy's ``isolation_level``
     option: resetting that one when the connection goes back sends a ``SET
     default_transaction_isolation`` round trip of its own, which is what this saves.
     """
-    reading = _autocommit_engines.get(engine)
+    made: dict[Engine, Engine] = current_app.extensions.setdefault(AUTOCOMMIT_ENGINES, {})
+    reading = made.get(engine)
     if reading is None:
-        reading = _autocommit_engines[engine] = engine.execution_options(**{AUTOCOMMIT_OPTION: True})
+        reading = engine.execution_options(**{AUTOCOMMIT_OPTION: True})
         event.listen(reading, "engine_connect", _start_autocommit)
         event.listen(reading, "before_cursor_execute", refuse_writes)
-        event.listen(engine.pool, "checkin", _end_autocommit)
+        if not event.contains(engine.pool, "checkin", _end_autocommit):
+            event.listen(engine.pool, "checkin", _end_autocommit)
+        reading = made.setdefault(engine, reading)  # two threads at once: both use the first one kept
     return reading
 
 
