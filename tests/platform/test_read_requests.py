@@ -10,68 +10,25 @@ goes back to the pool in transaction mode. On SQLite and MariaDB nothing changes
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 from flask import Flask, request
-from psycopg2 import extensions
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from tests.support.clients import ApiClient, signed_in
 from tests.support.factories import Factories
+from tests.support.queries import pooled_autocommit_flags, statements_sent
 from tests.support.stacks import MARIADB_REDIS, POSTGRES_REDIS, POSTGRES_SQL, SQLITE_SQL
 from tests.support.state import rewrite_stored_session
 from web.deals.models import Deal
 from web.extensions import db
 from web.identity.models import User
 from web.platform.models import utcnow
-from web.platform.read_requests import AUTOCOMMIT_OPTION, begin_writing
+from web.platform.read_requests import begin_writing
 
 ON_POSTGRES = pytest.mark.parametrize("stack", [POSTGRES_REDIS, POSTGRES_SQL], indirect=True, ids=lambda s: s.id)
 ELSEWHERE = pytest.mark.parametrize("stack", [SQLITE_SQL, MARIADB_REDIS], indirect=True, ids=lambda s: s.id)
-
-
-@dataclass(frozen=True)
-class Sent:
-    """One statement as the app's engine sent it: its first word, and the connection's mode then."""
-
-    verb: str
-    reading_engine: bool  # sent through read_requests.autocommit_engine
-    autocommit: bool  # psycopg2's flag (PostgreSQL only)
-    in_transaction: bool
-
-
-@contextmanager
-def statements_sent(app: Flask) -> Iterator[list[Sent]]:
-    sent: list[Sent] = []
-
-    def record(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
-        if context is not None and context.execution_options.get("dealdesk_component") == "session_store":
-            return  # the SQL session store's own statements, on connections of its own
-        dbapi = conn.connection.dbapi_connection
-        on_postgres = isinstance(dbapi, extensions.connection)
-        autocommit = on_postgres and dbapi.autocommit
-        in_transaction = on_postgres and dbapi.get_transaction_status() == extensions.TRANSACTION_STATUS_INTRANS
-        reading = bool(conn.get_execution_options().get(AUTOCOMMIT_OPTION))
-        sent.append(Sent(statement.split(None, 1)[0].upper(), reading, autocommit, in_transaction))
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
-def pooled_modes(app: Flask) -> list[bool]:
-    """Each idle pooled connection's autocommit flag."""
-    with app.app_context():
-        pool = db.engine.pool
-        return [bool(record.dbapi_connection.autocommit) for record in list(pool._pool.queue)]  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -92,7 +49,7 @@ def test_a_get_reads_with_no_transaction_and_gives_the_connection_back_in_transa
         assert client.get(f"/deals/{deal_id}").status_code == 200
     assert sent and all(each.verb in ("SELECT", "WITH") for each in sent)
     assert all(each.reading_engine and each.autocommit and not each.in_transaction for each in sent), sent
-    assert pooled_modes(app) and not any(pooled_modes(app))
+    assert pooled_autocommit_flags(app) and not any(pooled_autocommit_flags(app))
 
 
 @ON_POSTGRES
@@ -119,7 +76,7 @@ def test_the_restore_of_a_cold_session_on_a_get_writes_in_one_transaction(
     assert [each.verb for each in sent] == ["INSERT", "UPDATE"]
     assert not any(each.reading_engine or each.autocommit for each in sent), sent
     assert sent[1].in_transaction  # the UPDATE joins the INSERT's transaction
-    assert pooled_modes(app) and not any(pooled_modes(app))
+    assert pooled_autocommit_flags(app) and not any(pooled_autocommit_flags(app))
     with app.app_context():
         assert db.session.scalar(select(User.last_deal_id).where(User.id == user_id)) is None
 

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
+from psycopg2 import extensions
 from sqlalchemy import event
 
 from web.extensions import db
+from web.platform.read_requests import AUTOCOMMIT_OPTION
 
 
 @dataclass
@@ -86,3 +88,53 @@ def _command_names(packed: Any) -> str:
         if len(parts) > 2:
             names.append(parts[2].decode(errors="replace").upper())
     return " ".join(names)
+
+
+# --- Transactions: what psycopg2 was asked to do (web.platform.read_requests) ----------------------------
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One statement as the app's engine sent it: its first word, and the connection's mode then."""
+
+    verb: str
+    reading_engine: bool  # sent through read_requests.autocommit_engine
+    autocommit: bool  # psycopg2's flag (PostgreSQL only)
+    in_transaction: bool
+
+
+@contextmanager
+def statements_sent(app: Flask) -> Iterator[list[Sent]]:
+    """Each statement the app's engine sends in the block, with psycopg2's mode at that moment
+    (the session store's own statements are left out)."""
+    sent: list[Sent] = []
+
+    def record(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
+        if context is not None and context.execution_options.get("dealdesk_component") == "session_store":
+            return  # the SQL session store's own statements, on connections of its own
+        dbapi = conn.connection.dbapi_connection
+        on_postgres = isinstance(dbapi, extensions.connection)
+        autocommit = on_postgres and dbapi.autocommit
+        in_transaction = on_postgres and dbapi.get_transaction_status() == extensions.TRANSACTION_STATUS_INTRANS
+        reading = bool(conn.get_execution_options().get(AUTOCOMMIT_OPTION))
+        sent.append(Sent(statement.split(None, 1)[0].upper(), reading, autocommit, in_transaction))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def pooled_autocommit_flags(app: Flask) -> list[bool]:
+    """psycopg2's autocommit flag of every connection idle in the app engine's pool (each checked out and back)."""
+    with app.app_context():
+        engine = db.engine
+    connections = [engine.raw_connection() for _ in range(engine.pool.checkedin())]
+    try:
+        return [bool(connection.dbapi_connection.autocommit) for connection in connections]
+    finally:
+        for connection in connections:
+            connection.close()
