@@ -14,9 +14,12 @@ Functions (each owns its transaction):
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from web.audit.service import record_event
@@ -49,12 +52,25 @@ COMMON_PASSWORDS = frozenset(
 _hasher = PasswordHasher()
 
 
+# Built once with bound parameters: a statement built per call pays SQLAlchemy's cache key for it every time.
+@functools.cache
+def _active_user_statement() -> Select[Any]:
+    # The organization comes along (the admin page shows its settings): no second statement.
+    return (
+        select(User)
+        .options(joinedload(User.organization))
+        .where(User.id == bindparam("actor_id"), User.is_active.is_(True))
+    )
+
+
+@functools.cache
+def _organization_users_statement() -> Select[Any]:
+    return select(User).where(User.organization_id == bindparam("organization_id")).order_by(User.email, User.id)
+
+
 def require_organization_admin(db_session: Session, *, actor_id: int) -> User:
     """The acting user, when an active admin — checked in the database, not only in the session's copy."""
-    # The organization comes along (the admin page shows its settings): no second statement.
-    actor = db_session.scalar(
-        select(User).options(joinedload(User.organization)).where(User.id == actor_id, User.is_active.is_(True))
-    )
+    actor = db_session.scalar(_active_user_statement(), {"actor_id": actor_id})
     if actor is None or actor.role != Role.ADMIN:
         raise Forbidden("Only an organization admin may manage users.")
     return actor
@@ -62,11 +78,7 @@ def require_organization_admin(db_session: Session, *, actor_id: int) -> User:
 
 def list_organization_users(db_session: Session, *, actor_id: int) -> list[User]:
     actor = require_organization_admin(db_session, actor_id=actor_id)
-    return list(
-        db_session.scalars(
-            select(User).where(User.organization_id == actor.organization_id).order_by(User.email, User.id)
-        )
-    )
+    return list(db_session.scalars(_organization_users_statement(), {"organization_id": actor.organization_id}))
 
 
 def update_user(

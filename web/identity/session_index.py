@@ -28,6 +28,7 @@ app's session interface); views, the CLI and jobs all have one.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from collections.abc import Callable, Iterable
@@ -35,7 +36,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Engine, String, delete, insert, literal, select, update
+from sqlalchemy import Engine, Select, String, bindparam, delete, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from web.deal_context.state import without_cached_deal
@@ -125,6 +126,16 @@ def record_activity(engine: Engine, sid_hash: str, expires_at: datetime) -> None
 # --- Listing and revoking -----------------------------------------------------------------------
 
 
+@functools.cache
+def _live_sessions_statement() -> Select[tuple[UserSession]]:
+    # Built once with bound parameters: built per call, SQLAlchemy would compute its cache key every time.
+    return (
+        select(UserSession)
+        .where(UserSession.user_id == bindparam("user_id"), UserSession.expires_at > bindparam("now"))
+        .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())
+    )
+
+
 def list_user_sessions(db_session: Session, user_id: int) -> list[UserSession]:
     """The user's live sessions, most recently seen first.
 
@@ -132,13 +143,7 @@ def list_user_sessions(db_session: Session, user_id: int) -> list[UserSession]:
     its data, a key evicted) is not a device that is signed in: it is left out, and
     forgotten so that changes stop being sent to it.
     """
-    rows = list(
-        db_session.scalars(
-            select(UserSession)
-            .where(UserSession.user_id == user_id, UserSession.expires_at > utcnow())
-            .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())
-        )
-    )
+    rows = list(db_session.scalars(_live_sessions_statement(), {"user_id": user_id, "now": utcnow()}))
     hashes = [row.sid_hash for row in rows]
     store = live_store()
     try:
