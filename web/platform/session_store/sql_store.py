@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from flask import Flask, current_app
-from sqlalchemy import Connection, Engine, Select, bindparam, create_engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Select, Update, bindparam, create_engine, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from web.platform.db import retry_stale_connection
@@ -135,11 +135,7 @@ class SqlMergingSessionInterface(MergingSessionInterface):
         if not store_ids:
             return set()
         with self._transaction() as conn:
-            found = conn.scalars(
-                select(SessionRecord.session_id).where(
-                    SessionRecord.session_id.in_(store_ids), SessionRecord.expiry > utcnow()
-                )
-            )
+            found = conn.scalars(_existing_statement(), {"ids": store_ids, "now": utcnow()})
             return set(found)
 
     def load_from_store(self, store_id: str) -> tuple[bytes, float] | None:
@@ -162,9 +158,7 @@ class SqlMergingSessionInterface(MergingSessionInterface):
 
     def touch_in_store(self, store_id: str) -> None:
         with self._transaction() as conn:
-            conn.execute(
-                update(SessionRecord).where(SessionRecord.session_id == store_id).values(expiry=self._expiry())
-            )
+            conn.execute(_touch_statement(), {"sid": store_id, "new_expiry": self._expiry()})
 
     def delete_from_store(self, store_id: str) -> None:
         with self._transaction() as conn:
@@ -191,11 +185,7 @@ class SqlMergingSessionInterface(MergingSessionInterface):
         # index, against a touch's update of the same index (a deadlock seen in test_concurrency). The expiry
         # is not moved, so an expired row stays expired.
         with self._transaction() as conn:
-            result = conn.execute(
-                update(SessionRecord)
-                .where(SessionRecord.session_id == store_id, SessionRecord.data == known)
-                .values(data=merged, version=SessionRecord.version + 1)
-            )
+            result = conn.execute(_replace_statement(), {"sid": store_id, "known": known, "merged": merged})
             return result.rowcount == 1
 
     def update_in_store(self, store_id: str, transform: Transform, *, extend: bool) -> bool:
@@ -237,6 +227,35 @@ class SqlMergingSessionInterface(MergingSessionInterface):
                 .values(**values)
             )
             return True if result.rowcount == 1 else None
+
+
+# Built once with bound parameters (their names unlike the columns': SQLAlchemy would put a parameter named
+# after a column of the updated table into the SET clause). Built per call, a statement's cache key is
+# computed on every execution.
+@functools.cache
+def _touch_statement() -> Update:
+    return (
+        update(SessionRecord)
+        .where(SessionRecord.session_id == bindparam("sid"))
+        .values(expiry=bindparam("new_expiry", type_=SessionRecord.expiry.type))
+    )
+
+
+@functools.cache
+def _replace_statement() -> Update:
+    return (
+        update(SessionRecord)
+        .where(SessionRecord.session_id == bindparam("sid"), SessionRecord.data == bindparam("known"))
+        .values(data=bindparam("merged", type_=SessionRecord.data.type), version=SessionRecord.version + 1)
+    )
+
+
+@functools.cache
+def _existing_statement() -> Select[Any]:
+    # The id list is an expanding parameter.
+    return select(SessionRecord.session_id).where(
+        SessionRecord.session_id.in_(bindparam("ids", expanding=True)), SessionRecord.expiry > bindparam("now")
+    )
 
 
 @functools.cache
