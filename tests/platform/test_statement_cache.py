@@ -5,6 +5,7 @@ once (``functools.cache``) keeps its key, while one built per call has its key c
 walking the whole statement, on every execution (about 40 µs for a small ``select(User)``, over
 100 µs for the header's). So after a warm-up request, a route's second request must compute no
 cache key at all: each computation counted here is a statement some code builds per request.
+Every database, with each session store (SQL sessions send statements of their own).
 """
 
 from __future__ import annotations
@@ -17,12 +18,10 @@ from flask import Flask
 from sqlalchemy.sql.cache_key import HasCacheKey
 
 from tests.support.clients import ApiClient, signed_in
-from tests.support.stacks import POSTGRES_REDIS, POSTGRES_SQL, SQLITE_REDIS
+from tests.support.stacks import ALL_STACKS
 from tests.support.world import EMAILS
 
-STACKS = pytest.mark.parametrize(
-    "stack", [SQLITE_REDIS, POSTGRES_REDIS, POSTGRES_SQL], indirect=True, ids=lambda s: s.id
-)
+STACKS = pytest.mark.parametrize("stack", ALL_STACKS, indirect=True, ids=lambda s: s.id)
 
 
 @pytest.fixture

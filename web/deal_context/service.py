@@ -101,11 +101,14 @@ def _write_last_deal_then_read(connection: Connection, parameters: dict[str, Any
     statement = _write_last_deal_statement(parameters["deal_id"] is not None, returning=False)
     if connection.execute(statement, parameters).rowcount == 0:
         return None
-    users = User.__table__
-    version = connection.execute(
-        select(users.c.deal_context_version).where(users.c.id == bindparam("user_id")), parameters
-    ).scalar_one()
+    version = connection.execute(_context_version_statement(), parameters).scalar_one()
     return int(version)
+
+
+@functools.cache
+def _context_version_statement() -> Select[tuple[int]]:
+    users = User.__table__
+    return select(users.c.deal_context_version).where(users.c.id == bindparam("user_id"))
 
 
 @functools.cache
