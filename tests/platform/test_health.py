@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 import redis
 from flask import Flask
-from sqlalchemy import event, insert
+from sqlalchemy import insert
 
+from tests.support.queries import listening_to_statements
 from tests.support.stacks import SQLITE_REDIS, SQLITE_SQL
 from tests.support.state import session_rows
 from web.extensions import db
@@ -96,12 +97,8 @@ def test_at_most_three_backend_round_trips(app, stack, count_queries, monkeypatc
     client = app.test_client()
     client.get(HEALTH)  # the first poll opens the health engine's connection
     monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counting)
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        with count_queries() as app_log:
-            assert client.get(HEALTH).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    with listening_to_statements([engine], record), count_queries() as app_log:
+        assert client.get(HEALTH).status_code == 200
     total = len(redis_round_trips) + len(health_statements)
     if not shares_app_engine:
         total += len(app_log.app_statements) + len(app_log.store_statements)

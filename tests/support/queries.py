@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
 from psycopg2 import extensions
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 
 from web.extensions import db
 from web.platform.read_requests import AUTOCOMMIT_OPTION
+from web.platform.session_store.sql_store import STORE_EXECUTION_TAG
+
+Listener = Callable[..., None]
 
 
 @dataclass
@@ -21,15 +24,32 @@ class QueryLog:
     store_statements: list[str] = field(default_factory=list)
 
 
+def from_store(context: Any) -> bool:
+    """Whether a statement's execution context is the session store's (tagged ``STORE_EXECUTION_TAG``)."""
+    options = context.execution_options if context is not None else {}
+    return all(options.get(key) == value for key, value in STORE_EXECUTION_TAG.items())
+
+
+@contextmanager
+def listening_to_statements(engines: Iterable[Engine], record: Listener) -> Iterator[None]:
+    """``record`` as the engines' ``before_cursor_execute`` listener while the block runs."""
+    engines = list(engines)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
+
+
 @contextmanager
 def counting_queries(app: Flask) -> Iterator[QueryLog]:
     """Record the statements sent on the app's engines while the block runs."""
     log = QueryLog()
 
     def record(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
-        options = context.execution_options if context is not None else {}
-        from_store = options.get("dealdesk_component") == "session_store"
-        (log.store_statements if from_store else log.app_statements).append(statement)
+        (log.store_statements if from_store(context) else log.app_statements).append(statement)
 
     with app.app_context():
         engines = {db.engine}
@@ -37,13 +57,8 @@ def counting_queries(app: Flask) -> Iterator[QueryLog]:
         if store_engines is not None:
             # The SQL store reads through an engine of its own on PostgreSQL.
             engines.update(store_engines())
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", record)
-    try:
+    with listening_to_statements(engines, record):
         yield log
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", record)
 
 
 @contextmanager
@@ -110,7 +125,7 @@ def statements_sent(app: Flask) -> Iterator[list[Sent]]:
     sent: list[Sent] = []
 
     def record(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
-        if context is not None and context.execution_options.get("dealdesk_component") == "session_store":
+        if from_store(context):
             return  # the SQL session store's own statements, on connections of its own
         dbapi = conn.connection.dbapi_connection
         on_postgres = isinstance(dbapi, extensions.connection)
@@ -121,11 +136,8 @@ def statements_sent(app: Flask) -> Iterator[list[Sent]]:
 
     with app.app_context():
         engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with listening_to_statements([engine], record):
         yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def pooled_autocommit_flags(app: Flask) -> list[bool]:
