@@ -47,8 +47,6 @@ from flask_wtf import FlaskForm
 from sqlalchemy.engine import Connection
 
 from bench import routes as route_bench
-from bench.scratch_databases import scratch_postgres_database
-from web.extensions import db
 from web.platform.session_store.base import MergingSessionInterface
 
 # (label, class, method) in the order of the table's columns.
@@ -129,33 +127,18 @@ def render_markdown(rows: dict[str, dict[str, float]], titles: dict[str, str]) -
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     run_id = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    prefix = f"dealdesk-routephases:{run_id}:"
-    database = f"dealdesk_routephases_{run_id}"
     keys = args.routes.split(",")
     clock = PhaseClock()
+    # The methods are wrapped before the apps are made: the fast path keeps a reference to wsgi_app.
     with (
         phases_timed(clock),
-        scratch_postgres_database(args.database_url, database) as url,
-        route_bench.redis_prefix(args.redis_url, prefix) as redis_client,
+        route_bench.seeded_bench(args.database_url, args.redis_url, "routephases", run_id) as bench,
     ):
-        app = route_bench.dealdesk_app(url, args.redis_url, prefix, fast_path=True)
-        flask_path_app = route_bench.dealdesk_app(url, args.redis_url, prefix, fast_path=False)
-        deal_id, visible_deals = route_bench.seed(app)
-        references, limit_engine = route_bench.reference_routes(url, redis_client, prefix)
-        routes = {
-            route.key: route
-            for route in references + route_bench.dealdesk_routes(app, flask_path_app, deal_id, visible_deals)
-        }
+        routes = {route.key: route for route in bench.routes}
         unknown = [key for key in keys if key not in routes]
         if unknown:
             raise SystemExit(f"route phases: unknown routes {unknown}; known: {', '.join(routes)}")
-        try:
-            rows = {key: measure(routes[key], args.requests, clock) for key in keys}
-        finally:
-            limit_engine.dispose()
-            for each in (app, flask_path_app):
-                with each.app_context():
-                    db.engine.dispose()
+        rows = {key: measure(routes[key], args.requests, clock) for key in keys}
     return {
         "started_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "requests": args.requests,

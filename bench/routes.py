@@ -622,9 +622,47 @@ def server_versions(database_url: str, redis_client: redis.Redis) -> tuple[str, 
     return postgresql, str(redis_client.info("server")["redis_version"])
 
 
+@dataclass
+class SeededBench:
+    """The scratch PostgreSQL database (``url``) and Redis key prefix of one run, seeded, with every route on them."""
+
+    url: str
+    prefix: str
+    redis_client: redis.Redis
+    deal_id: int
+    routes: list[Route]
+
+
+def dispose_engines(apps: list[Flask]) -> None:
+    for each in apps:
+        with each.app_context():
+            db.engine.dispose()
+
+
+@contextmanager
+def seeded_bench(database_url: str, redis_url: str, name: str, run_id: str) -> Iterator[SeededBench]:
+    """A database ``dealdesk_<name>_<run_id>`` and a key prefix ``dealdesk-<name>:<run_id>:``, the demo data seeded,
+    the reference and DealDesk routes on them; their connections closed, the database and the keys gone at the end."""
+    prefix = f"dealdesk-{name}:{run_id}:"
+    with (
+        scratch_postgres_database(database_url, f"dealdesk_{name}_{run_id}") as url,
+        redis_prefix(redis_url, prefix) as redis_client,
+    ):
+        app = dealdesk_app(url, redis_url, prefix, fast_path=True)
+        flask_path_app = dealdesk_app(url, redis_url, prefix, fast_path=False)
+        deal_id, visible_deals = seed(app)
+        references, limit_engine = reference_routes(url, redis_client, prefix)
+        routes = references + dealdesk_routes(app, flask_path_app, deal_id, visible_deals)
+        try:
+            yield SeededBench(url, prefix, redis_client, deal_id, routes)
+        finally:
+            limit_engine.dispose()
+            dispose_engines([app, flask_path_app])
+            close_store_connections()
+
+
 def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
     run_id = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    prefix = f"dealdesk-routebench:{run_id}:"
     report: dict[str, Any] = {
         "started_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command,
@@ -635,40 +673,26 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         "requests": args.requests,
         "min_batch_ms": args.min_batch_ms,
     }
-    database = f"dealdesk_routebench_{run_id}"
-    with (
-        scratch_postgres_database(args.database_url, database) as url,
-        redis_prefix(args.redis_url, prefix) as redis_client,
-    ):
-        app = dealdesk_app(url, args.redis_url, prefix, fast_path=True)
-        flask_path_app = dealdesk_app(url, args.redis_url, prefix, fast_path=False)
-        deal_id, visible_deals = seed(app)
-        references, limit_engine = reference_routes(url, redis_client, prefix)
-        routes = references + dealdesk_routes(app, flask_path_app, deal_id, visible_deals)
-        apps = [app, flask_path_app]
-        with ExitStack() as pooled:
-            if args.pgbouncer:
-                through = pooled.enter_context(pgbouncer_in_front(url))
-                apps.append(dealdesk_app(through, args.redis_url, prefix, fast_path=True, DATABASE_POOLER="pgbouncer"))
-                routes += pgbouncer_routes(apps[-1], deal_id)
-            extra_routes, extra_apps, report["mariadb"] = more_stacks(pooled, args, url, prefix, run_id)
-            routes += extra_routes
-            apps += extra_apps
-            try:
-                rows = measure(routes, args)
-                report["postgresql"], report["redis"] = server_versions(url, redis_client)
-                if args.pgbouncer:
-                    pairs = [route for route in routes if any(route.key in pair for pair in PGBOUNCER_PAIRS)]
-                    report["pgbouncer"] = {
-                        "version": pgbouncer_version(pgbouncer_binary()),
-                        "wall_us": wall_times(pairs, args.batches, args.requests),
-                    }
-            finally:
-                limit_engine.dispose()
-                for each in apps:
-                    with each.app_context():
-                        db.engine.dispose()
-                close_store_connections()
+    with seeded_bench(args.database_url, args.redis_url, "routebench", run_id) as bench, ExitStack() as pooled:
+        url, prefix, routes = bench.url, bench.prefix, bench.routes
+        apps: list[Flask] = []
+        if args.pgbouncer:
+            through = pooled.enter_context(pgbouncer_in_front(url))
+            apps.append(dealdesk_app(through, args.redis_url, prefix, fast_path=True, DATABASE_POOLER="pgbouncer"))
+            routes += pgbouncer_routes(apps[-1], bench.deal_id)
+        extra_routes, extra_apps, report["mariadb"] = more_stacks(pooled, args, url, prefix, run_id)
+        routes += extra_routes
+        apps += extra_apps
+        # Last in, first out: these engines close before pgbouncer stops and the MariaDB database is dropped.
+        pooled.callback(dispose_engines, apps)
+        rows = measure(routes, args)
+        report["postgresql"], report["redis"] = server_versions(url, bench.redis_client)
+        if args.pgbouncer:
+            pairs = [route for route in routes if any(route.key in pair for pair in PGBOUNCER_PAIRS)]
+            report["pgbouncer"] = {
+                "version": pgbouncer_version(pgbouncer_binary()),
+                "wall_us": wall_times(pairs, args.batches, args.requests),
+            }
     report["rows"] = rows
     report["hello_cpu_us"] = next(row["cpu_us_per_request"] for row in rows if row["key"] == HELLO)
     report["loadavg_after"] = os.getloadavg()
