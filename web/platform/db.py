@@ -44,7 +44,7 @@ import psycopg2
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from psycopg2 import extensions
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import URL, Connection, Engine, event
 from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 
 log = logging.getLogger(__name__)
@@ -163,6 +163,11 @@ def _server_of(conn: Any) -> str:
     except psycopg2.ProgrammingError:
         return ""
     return f"{parameters.get('host', '')}:{parameters.get('port', '')}"
+
+
+def server_of_url(url: URL) -> str:
+    """``host:port`` of the server an engine's URL names, as ``_server_of`` gives it for the engine's connections."""
+    return f"{url.host or ''}:{url.port or ''}"
 
 
 class SilentServers:
