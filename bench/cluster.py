@@ -65,6 +65,8 @@ class ClusterSpec:
     deals_per_user: int = 3
     scheduler: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
+    # gunicorn's worker class on the command line ("sync", "gthread"); None keeps gunicorn.conf.py's.
+    worker_class: str | None = None
 
 
 class Cluster:
@@ -380,8 +382,13 @@ class Cluster:
         argv = [str(VENV_BIN / "gunicorn")]
         if GUNICORN_CONF.exists():
             argv += ["--config", str(GUNICORN_CONF)]
-        argv += ["--bind", f"{LOOPBACK}:{port}", "--workers", str(self.spec.workers), "wsgi:app"]
-        return argv
+        argv += ["--bind", f"{LOOPBACK}:{port}", "--workers", str(self.spec.workers)]
+        if self.spec.worker_class is not None:
+            argv += ["--worker-class", self.spec.worker_class]
+        if self.spec.worker_class == "sync":
+            # gunicorn runs "sync" with more than one thread (gunicorn.conf.py's 4) as gthread.
+            argv += ["--threads", "1"]
+        return [*argv, "wsgi:app"]
 
     def start_instance(self, index: int) -> None:
         name = f"app{index}"
@@ -450,6 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per instance")
     parser.add_argument("--postgres", choices=["local", "own"], default="local")
     parser.add_argument("--users", type=int, default=200)
+    parser.add_argument(
+        "--worker-class", choices=["sync", "gthread"], help="gunicorn's worker class (default: gunicorn.conf.py's)"
+    )
     args = parser.parse_args(argv)
     state = RUN_ROOT / args.name / "state.json"
     if args.command == "up":
@@ -457,7 +467,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"already up ({state}); run `down` first", file=sys.stderr)
             return 1
         spec = ClusterSpec(
-            name=args.name, instances=args.instances, workers=args.workers, postgres=args.postgres, users=args.users
+            name=args.name,
+            instances=args.instances,
+            workers=args.workers,
+            postgres=args.postgres,
+            users=args.users,
+            worker_class=args.worker_class,
         )
         cluster = Cluster(spec)
         cluster.up()

@@ -27,11 +27,13 @@ every such browser must be signed out: no session outlives a revocation, whateve
 At the end, for every user: the session's current deal (``GET /api/deals/current``)
 == ``users.last_deal_id`` == the last selection that user saw succeed.
 
-    .venv/bin/python -m bench.faults [--seconds 60] [--users 50] [--pgbouncer]
+    .venv/bin/python -m bench.faults [--seconds 60] [--users 50] [--pgbouncer] [--worker-class sync|gthread]
 
 ``--pgbouncer``: the instances and the scheduler reach PostgreSQL through a pgbouncer of the
 cluster's own in transaction pooling mode (``PgBouncerCluster``; ``DATABASE_POOLER=pgbouncer``),
 with fewer server connections than the app has client connections; the same plan, the same checks.
+``--worker-class``: the instances' gunicorn worker class instead of ``gunicorn.conf.py``'s (``gthread``),
+to compare how each rides out the same faults.
 """
 
 from __future__ import annotations
@@ -388,13 +390,19 @@ class PgBouncerCluster(Cluster):
         return env
 
 
-def run_faults(plan: Plan, name: str | None = None, *, pgbouncer: bool = False) -> dict[str, Any]:
+def run_faults(
+    plan: Plan, name: str | None = None, *, pgbouncer: bool = False, worker_class: str | None = None
+) -> dict[str, Any]:
     """Bring up a cluster, run the plan under load, bring it down; returns the analysed report.
 
     ``pgbouncer``: the cluster's PostgreSQL behind a pgbouncer in transaction mode (``PgBouncerCluster``).
+    ``worker_class``: gunicorn's worker class for the instances (None: gunicorn.conf.py's).
     """
     cluster_class = PgBouncerCluster if pgbouncer else Cluster
-    cluster = cluster_class(ClusterSpec(name=name or f"faults-{os.getpid()}", postgres="own", users=plan.users))
+    spec = ClusterSpec(
+        name=name or f"faults-{os.getpid()}", postgres="own", users=plan.users, worker_class=worker_class
+    )
+    cluster = cluster_class(spec)
     cluster.up()
     report: dict[str, Any] = {"passed": False}
     try:
@@ -486,11 +494,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pgbouncer", action="store_true", help="PostgreSQL behind a pgbouncer in transaction pooling mode"
     )
+    parser.add_argument(
+        "--worker-class", choices=["sync", "gthread"], help="gunicorn's worker class (default: gunicorn.conf.py's)"
+    )
     args = parser.parse_args(argv)
     load_before = os.getloadavg()[0]
-    report = run_faults(Plan(users=args.users, load_seconds=args.seconds), pgbouncer=args.pgbouncer)
+    plan = Plan(users=args.users, load_seconds=args.seconds)
+    report = run_faults(plan, pgbouncer=args.pgbouncer, worker_class=args.worker_class)
     if args.pgbouncer:
         print(f"through PgBouncer: pool_mode=transaction, default_pool_size={PGBOUNCER_POOL_SIZE}")
+    if args.worker_class:
+        print(f"gunicorn worker class: {args.worker_class}")
     print(render(report))
     if args.write_doc:
         command = " ".join([".venv/bin/python -m bench.faults", *(argv if argv is not None else sys.argv[1:])])
