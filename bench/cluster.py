@@ -348,20 +348,13 @@ class Cluster:
 
     def create_database(self) -> None:
         """A fresh database, migrated with ``flask db upgrade`` and seeded with the bench users."""
-        import psycopg2
         from sqlalchemy import create_engine
 
+        from bench.scratch_databases import recreate_postgres_database
         from bench.seed import demo_password_hash, seed_bench_users
         from web.config import normalize_database_url
 
-        admin = psycopg2.connect(self.admin_url, connect_timeout=3)
-        admin.autocommit = True
-        try:
-            with admin.cursor() as cursor:
-                cursor.execute(f'DROP DATABASE IF EXISTS "{self.spec.database}" WITH (FORCE)')
-                cursor.execute(f'CREATE DATABASE "{self.spec.database}"')
-        finally:
-            admin.close()
+        recreate_postgres_database(self.admin_url, self.spec.database)
         procs.run([str(VENV_BIN / "flask"), "--app", "web", "db", "upgrade"], env=self.app_env())
         engine = create_engine(normalize_database_url(self.database_url))
         try:

@@ -33,6 +33,7 @@ from bench import counters, pools, procs
 from bench.cluster import Cluster, ClusterSpec, ensure_tools
 from bench.procs import LOOPBACK, REPO, VENV_BIN
 from bench.report import render_markdown, write_doc
+from bench.scratch_databases import recreate_postgres_database
 from bench.seed import BenchUser, load_bench_users
 from web.config import normalize_database_url
 
@@ -187,7 +188,7 @@ class Bench:
         with engine.connect() as conn:
             self.users = load_bench_users(conn, limit=POOL_SIZE)
         engine.dispose()
-        recreate_database(self.cluster.admin_url, self.baseline_pg_url.rsplit("/", 1)[1])
+        recreate_postgres_database(self.cluster.admin_url, self.baseline_pg_url.rsplit("/", 1)[1])
         self.work.mkdir(parents=True, exist_ok=True)
         for url in (self.baseline_pg_url, self.sqlite_url):
             procs.run(
@@ -296,19 +297,6 @@ def probe(url: str, target: Target) -> str | None:
         if response.status_code == 404:
             return "GET /api/health/session does not exist in this checkout"
     return None
-
-
-def recreate_database(admin_url: str, name: str) -> None:
-    import psycopg2
-
-    admin = psycopg2.connect(admin_url, connect_timeout=3)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        admin.close()
 
 
 def environment(load: Load) -> dict[str, Any]:

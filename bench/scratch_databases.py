@@ -1,6 +1,7 @@
 """Scratch databases of a run's own, on an existing PostgreSQL or MariaDB server, dropped at the end.
 
-Shared by the benchmarks (``bench.routes``, ``bench.scale``) and the test fixtures
+Shared by the benchmarks (``bench.routes``, ``bench.scale``; ``recreate_postgres_database`` for the databases
+``bench.cluster`` and ``bench.run`` keep between runs) and the test fixtures
 (``tests.support.databases``), which add their skip-or-fail rule for a server that cannot be reached.
 """
 
@@ -43,6 +44,17 @@ def mariadb_admin(admin_url: str) -> pymysql.connections.Connection:
         connect_timeout=3,
         autocommit=True,
     )
+
+
+def recreate_postgres_database(admin_url: str, name: str) -> None:
+    """Drop the database ``name`` of the server of ``admin_url`` if it is there (connections and all), then make it."""
+    admin = postgres_admin(admin_url)
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        admin.close()
 
 
 @contextmanager
