@@ -6,13 +6,12 @@ these tests depend on the note form only. Every wait is bounded at 10 s.
 
 from __future__ import annotations
 
-import contextlib
 import re
+import time
 from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Page, expect
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.support.browser import SESSION_STACKS, BrowserSession
 from tests.support.factories import DEFAULT_PASSWORD
@@ -46,10 +45,17 @@ def stored_drafts(page: Page) -> list[str]:
 
 def drafts_once_cleared(page: Page) -> list[str]:
     """The stored drafts once drafts.js has had its turn: it is deferred, and clears a saved draft's key after the
-    page that confirms it is parsed, which can be after the confirmation is already visible."""
-    with contextlib.suppress(PlaywrightTimeoutError):  # the caller's assertion then names the keys left
-        page.wait_for_function(f"{DRAFT_KEYS}.length === 0", timeout=WAIT_MS)
-    return stored_drafts(page)
+    page that confirms it is parsed, which can be after the confirmation is already visible. The caller's
+    assertion names any keys left after ``WAIT_MS``.
+
+    Polled with ``page.evaluate``: ``wait_for_function`` evaluates its predicate in the page again while it waits,
+    which the pages' CSP (no ``unsafe-eval``) refuses (microsoft/playwright#36986)."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    drafts = stored_drafts(page)
+    while drafts and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+        drafts = stored_drafts(page)
+    return drafts
 
 
 def test_note_from_a_stale_home_tab_lands_on_its_deal_with_a_visible_confirmation(open_context, demo):
