@@ -67,6 +67,25 @@ def test_a_post_still_runs_in_a_transaction(app: Flask, alice: tuple[ApiClient, 
 
 
 @ON_POSTGRES
+def test_a_connection_put_back_in_autocommit_mode_leaves_the_pool_in_transaction_mode(
+    app: Flask, alice: tuple[ApiClient, int, int]
+) -> None:
+    """Whatever returned a connection to the pool in autocommit mode, a writer gets it in transaction mode
+    (the pool's ``checkout``), so its statements are never committed one by one."""
+    client, _user_id, deal_id = alice
+    with app.app_context():
+        engine = db.engine
+    idle = [record.dbapi_connection for record in list(engine.pool._pool.queue)]  # type: ignore[attr-defined]
+    assert idle  # the pool's idle connections, reached behind its back (SQLAlchemy's QueuePool keeps them here)
+    for connection in idle:
+        connection.autocommit = True
+    with statements_sent(app) as sent:
+        assert client.post(f"/api/deals/{deal_id}/select").status_code == 200
+    assert sent and not any(each.autocommit for each in sent), sent
+    assert all(each.in_transaction for each in sent[1:])
+
+
+@ON_POSTGRES
 def test_the_restore_of_a_cold_session_on_a_get_writes_in_one_transaction(
     app: Flask, alice: tuple[ApiClient, int, int]
 ) -> None:

@@ -68,8 +68,6 @@ def autocommit_engine(engine: Engine) -> Engine:
         reading = engine.execution_options(**{AUTOCOMMIT_OPTION: True})
         event.listen(reading, "engine_connect", _start_autocommit)
         event.listen(reading, "before_cursor_execute", refuse_writes)
-        if not event.contains(engine.pool, "checkin", _end_autocommit):
-            event.listen(engine.pool, "checkin", _end_autocommit)
         reading = made.setdefault(engine, reading)  # two threads at once: both use the first one kept
     return reading
 
@@ -83,6 +81,13 @@ def _end_autocommit(dbapi_connection: Any, _record: Any) -> None:
     """Pool ``checkin``: back in transaction mode (psycopg2 sends nothing for it outside a transaction)."""
     if dbapi_connection is not None and not dbapi_connection.closed and dbapi_connection.autocommit:
         dbapi_connection.autocommit = False
+
+
+def _end_autocommit_at_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Pool ``checkout``: every connection leaves the pool in transaction mode, whatever put it back, so
+    a write is never sent statement by statement; the autocommit engine turns the mode on after this
+    (``engine_connect`` comes after the checkout)."""
+    _end_autocommit(dbapi_connection, record)
 
 
 def refuse_writes(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
@@ -106,10 +111,19 @@ def begin_writing(session: OrmSession) -> None:
 
 def register_read_requests(app: Flask, db: SQLAlchemy) -> None:
     """Safe requests on PostgreSQL start out reading outside a transaction (``db``'s session is a
-    ``RequestSession``). Registered before every hook that may read or write."""
+    ``RequestSession``). Registered before every hook that may read or write. On PostgreSQL the
+    engine's pool hands out and takes back every connection in transaction mode."""
 
     def read_outside_transaction() -> None:
         if request.method in SAFE_METHODS and db.engine.dialect.name == "postgresql":
             db.session.info[READS_ONLY] = True
 
     app.before_request(read_outside_transaction)
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "postgresql":
+        # On the pool, when the app is made, not when the first read makes the autocommit engine: a
+        # connection must leave the pool in transaction mode even if no read has run yet, and go back
+        # to it in transaction mode. (A pool the engine recreates keeps its listeners.)
+        event.listen(engine.pool, "checkout", _end_autocommit_at_checkout)
+        event.listen(engine.pool, "checkin", _end_autocommit)
