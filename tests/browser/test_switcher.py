@@ -124,6 +124,9 @@ def test_header_stays_in_view_after_scrolling(open_context, demo):
     page = signed_in_page(profile)
     page.goto(f"/deals/{demo['northwind']}")
     page.get_by_role("button", name="Make current").click()
+    # The click posts and loads the page again: scrolled before that page is there, there is no body yet.
+    expect(page.get_by_label("Current deal")).to_have_value(str(demo["northwind"]))
+    page.wait_for_load_state()
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
     assert page.evaluate("window.scrollY") > 200
     header = page.locator("header.site-header")
