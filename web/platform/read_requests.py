@@ -77,17 +77,13 @@ def _start_autocommit(connection: Connection) -> None:
     connection.connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
 
 
-def _end_autocommit(dbapi_connection: Any, _record: Any) -> None:
-    """Pool ``checkin``: back in transaction mode (psycopg2 sends nothing for it outside a transaction)."""
+def end_autocommit(dbapi_connection: Any, *_pool_event_arguments: Any) -> None:
+    """Pool ``checkout`` and ``checkin``: the connection in transaction mode (psycopg2 sends nothing for
+    the switch outside a transaction). At checkout whatever put it back, so a write is never sent
+    statement by statement; the autocommit engine turns the mode on after it (``engine_connect``
+    comes after the checkout)."""
     if dbapi_connection is not None and not dbapi_connection.closed and dbapi_connection.autocommit:
         dbapi_connection.autocommit = False
-
-
-def _end_autocommit_at_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-    """Pool ``checkout``: every connection leaves the pool in transaction mode, whatever put it back, so
-    a write is never sent statement by statement; the autocommit engine turns the mode on after this
-    (``engine_connect`` comes after the checkout)."""
-    _end_autocommit(dbapi_connection, record)
 
 
 def refuse_writes(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
@@ -125,5 +121,5 @@ def register_read_requests(app: Flask, db: SQLAlchemy) -> None:
         # On the pool, when the app is made, not when the first read makes the autocommit engine: a
         # connection must leave the pool in transaction mode even if no read has run yet, and go back
         # to it in transaction mode. (A pool the engine recreates keeps its listeners.)
-        event.listen(engine.pool, "checkout", _end_autocommit_at_checkout)
-        event.listen(engine.pool, "checkin", _end_autocommit)
+        event.listen(engine.pool, "checkout", end_autocommit)
+        event.listen(engine.pool, "checkin", end_autocommit)
