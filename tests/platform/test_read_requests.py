@@ -14,18 +14,18 @@ from collections.abc import Callable
 
 import pytest
 from flask import Flask, request
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from tests.support.clients import ApiClient, signed_in
 from tests.support.factories import Factories
-from tests.support.queries import pooled_autocommit_flags, statements_sent
+from tests.support.queries import autocommit_at_checkin, statements_sent
 from tests.support.stacks import MARIADB_REDIS, POSTGRES_REDIS, POSTGRES_SQL, SQLITE_SQL
 from tests.support.state import rewrite_stored_session
 from web.deals.models import Deal
 from web.extensions import db
 from web.identity.models import User
 from web.platform.models import utcnow
-from web.platform.read_requests import begin_writing
+from web.platform.read_requests import begin_writing, end_autocommit
 
 ON_POSTGRES = pytest.mark.parametrize("stack", [POSTGRES_REDIS, POSTGRES_SQL], indirect=True, ids=lambda s: s.id)
 ELSEWHERE = pytest.mark.parametrize("stack", [SQLITE_SQL, MARIADB_REDIS], indirect=True, ids=lambda s: s.id)
@@ -49,12 +49,12 @@ def test_a_get_reads_with_no_transaction_and_gives_the_connection_back_in_transa
     app: Flask, alice: tuple[ApiClient, int, int]
 ) -> None:
     client, _user_id, deal_id = alice
-    with statements_sent(app) as sent:
+    with statements_sent(app) as sent, autocommit_at_checkin(app) as returned:
         assert client.get(f"/api/deals/{deal_id}").status_code == 200
         assert client.get(f"/deals/{deal_id}").status_code == 200
     assert sent and all(each.verb in ("SELECT", "WITH") for each in sent)
     assert all(each.reading_engine and each.autocommit and not each.in_transaction for each in sent), sent
-    assert pooled_autocommit_flags(app) and not any(pooled_autocommit_flags(app))
+    assert returned and not any(returned)
 
 
 @ON_POSTGRES
@@ -75,10 +75,11 @@ def test_a_connection_put_back_in_autocommit_mode_leaves_the_pool_in_transaction
     client, _user_id, deal_id = alice
     with app.app_context():
         engine = db.engine
-    idle = [record.dbapi_connection for record in list(engine.pool._pool.queue)]  # type: ignore[attr-defined]
-    assert idle  # the pool's idle connections, reached behind its back (SQLAlchemy's QueuePool keeps them here)
-    for connection in idle:
-        connection.autocommit = True
+    event.remove(engine.pool, "checkin", end_autocommit)  # nothing turns them back at checkin now
+    connections = [engine.raw_connection() for _ in range(max(1, engine.pool.checkedin()))]
+    for connection in connections:
+        connection.dbapi_connection.autocommit = True
+        connection.close()  # back in the pool in autocommit mode
     with statements_sent(app) as sent:
         assert client.post(f"/api/deals/{deal_id}/select").status_code == 200
     assert sent and not any(each.autocommit for each in sent), sent
@@ -95,12 +96,12 @@ def test_the_restore_of_a_cold_session_on_a_get_writes_in_one_transaction(
         db.session.execute(update(Deal).where(Deal.id == deal_id).values(deleted_at=utcnow()))
         db.session.commit()
     rewrite_stored_session(app, client.session_id(), lambda data: data.pop("deal_ctx"))  # a cold session
-    with statements_sent(app) as sent:
+    with statements_sent(app) as sent, autocommit_at_checkin(app) as returned:
         assert client.get("/api/csrf").status_code == 200
     assert [each.verb for each in sent] == ["INSERT", "UPDATE"]
     assert not any(each.reading_engine or each.autocommit for each in sent), sent
     assert sent[1].in_transaction  # the UPDATE joins the INSERT's transaction
-    assert pooled_autocommit_flags(app) and not any(pooled_autocommit_flags(app))
+    assert returned and not any(returned)
     with app.app_context():
         assert db.session.scalar(select(User.last_deal_id).where(User.id == user_id)) is None
 

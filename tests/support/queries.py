@@ -140,13 +140,20 @@ def statements_sent(app: Flask) -> Iterator[list[Sent]]:
         yield sent
 
 
-def pooled_autocommit_flags(app: Flask) -> list[bool]:
-    """psycopg2's autocommit flag of every connection idle in the app engine's pool (each checked out and back)."""
+@contextmanager
+def autocommit_at_checkin(app: Flask) -> Iterator[list[bool]]:
+    """psycopg2's autocommit flag of each connection the app's engine takes back into its pool in the block,
+    as the pool keeps it: recorded by a ``checkin`` listener added after the app's own. (Not by checking the
+    connections out again: the pool's ``checkout`` puts them in transaction mode, whatever they came back in.)"""
+    flags: list[bool] = []
+
+    def record(dbapi_connection: Any, _record: Any) -> None:
+        flags.append(bool(dbapi_connection.autocommit))
+
     with app.app_context():
-        engine = db.engine
-    connections = [engine.raw_connection() for _ in range(engine.pool.checkedin())]
+        pool = db.engine.pool
+    event.listen(pool, "checkin", record)
     try:
-        return [bool(connection.dbapi_connection.autocommit) for connection in connections]
+        yield flags
     finally:
-        for connection in connections:
-            connection.close()
+        event.remove(pool, "checkin", record)
